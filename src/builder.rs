@@ -1,0 +1,285 @@
+//! The builder: every setting of a cache, its default, and the one place where a configuration
+//! is validated (guarantee 8).
+
+use crate::cache::Cache;
+use crate::error::BuildError;
+use crate::evict::Evicted;
+use crate::purge::{Callback, CallbackPanic, PanicPolicy};
+use crate::slab::MAX_LEN;
+use crate::sync;
+use ahash::RandomState;
+
+/// The default cap on eviction callbacks running at once (lru_ng's default, for the same reason:
+/// high enough never to bind for cheap callbacks).
+pub const DEFAULT_MAX_PENDING_CALLBACKS: usize = 8192;
+
+/// Default shards per available core, before rounding up to a power of two: enough that two
+/// threads rarely meet on one shard lock.
+pub const SHARDS_PER_CORE: usize = 4;
+
+/// The smallest share of the capacity the default shard count gives each shard. Below a few
+/// dozen entries per shard, an uneven spread of keys makes shards evict while the cache has room
+/// and the hit ratio falls; a cache that small gets fewer shards.
+pub const MIN_DEFAULT_SHARE: usize = 64;
+
+/// Builds a [`Cache`]. Start with [`Cache::builder`]; only [`capacity`](Builder::capacity) is
+/// required.
+///
+/// ```
+/// use shardlru::{Cache, RemovalCause};
+///
+/// let cache = Cache::<String, Vec<u8>>::builder()
+///     .capacity(10_000)
+///     .shards(16)
+///     .max_pending_callbacks(4)
+///     .name("pages")
+///     .on_evict(|_cache, evicted| {
+///         if evicted.cause == RemovalCause::Capacity {
+///             // write evicted.value back to disk …
+///         }
+///     })
+///     .build()?;
+/// assert_eq!((cache.capacity(), cache.shard_count()), (10_000, 16));
+/// # Ok::<(), shardlru::BuildError>(())
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder<K, V, S = RandomState> {
+    capacity: Option<usize>,
+    shards: Option<usize>,
+    max_pending_callbacks: Option<usize>,
+    hasher: S,
+    callback: Option<Callback<K, V, S>>,
+    on_panic: Option<PanicPolicy>,
+    name: Option<String>,
+    /// `hasher` was called after `on_evict`, dropping the callback: `build` refuses.
+    hasher_after_callback: bool,
+}
+
+impl<K, V> Builder<K, V, RandomState> {
+    pub(crate) fn new() -> Self {
+        Self {
+            capacity: None,
+            shards: None,
+            max_pending_callbacks: None,
+            hasher: RandomState::new(),
+            callback: None,
+            on_panic: None,
+            name: None,
+            hasher_after_callback: false,
+        }
+    }
+}
+
+impl<K, V, S> Builder<K, V, S> {
+    /// The most entries the cache holds. Required; at least 1 and at least the shard count.
+    ///
+    /// The capacity is split between the shards in shares that add up to it exactly; each shard
+    /// is a strict LRU over its share.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// How many shards, each with its own lock: a power of two, at most the capacity.
+    ///
+    /// Defaults to: [`SHARDS_PER_CORE`] × the available parallelism, rounded up to a power of
+    /// two, lowered so that each shard's share is at least [`MIN_DEFAULT_SHARE`] entries (and
+    /// at least one shard). More shards mean fewer threads waiting on one lock; fewer shards
+    /// mean a hit ratio closer to a single global LRU.
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = Some(shards);
+        self
+    }
+
+    /// The most eviction callbacks that may run at once, over all threads. A purge that finds
+    /// the cap reached returns at once and leaves entries queued for a later purge.
+    ///
+    /// Defaults to: [`DEFAULT_MAX_PENDING_CALLBACKS`]. Use a small number for callbacks that
+    /// block on I/O, so that only that many threads are ever held up by them.
+    pub fn max_pending_callbacks(mut self, max: usize) -> Self {
+        self.max_pending_callbacks = Some(max);
+        self
+    }
+
+    /// A name for the cache, used in the default report of a panicking callback.
+    ///
+    /// Defaults to: `"unnamed"`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The hasher that picks each key's shard and slot. Call it before
+    /// [`on_evict`](Self::on_evict): the callback's type names the hasher's, so calling it after
+    /// makes `build` fail with [`BuildError::HasherAfterCallback`].
+    ///
+    /// Defaults to: `ahash::RandomState::new()`.
+    ///
+    /// ```
+    /// use std::collections::hash_map::RandomState;
+    ///
+    /// let cache = shardlru::Cache::<u32, u32>::builder()
+    ///     .hasher(RandomState::new())
+    ///     .capacity(10)
+    ///     .build()?;
+    /// cache.insert(1, 1);
+    /// assert_eq!(cache.get(&1), Some(1));
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn hasher<S2>(self, hasher: S2) -> Builder<K, V, S2> {
+        Builder {
+            capacity: self.capacity,
+            shards: self.shards,
+            max_pending_callbacks: self.max_pending_callbacks,
+            hasher,
+            callback: None,
+            on_panic: self.on_panic,
+            name: self.name,
+            hasher_after_callback: self.hasher_after_callback || self.callback.is_some(),
+        }
+    }
+
+    /// The eviction callback: called once with every entry that leaves the cache without being
+    /// handed back to a caller (capacity eviction, `clear`, a shrinking `resize`), outside every
+    /// lock, by whichever thread purges.
+    ///
+    /// It receives the cache itself, so it can call any method of it without holding a handle,
+    /// which would make a reference cycle that never drops. Entries still queued when the cache
+    /// is dropped are delivered during the drop.
+    ///
+    /// Defaults to: none. Evicted entries are then dropped, outside the lock, and nothing is
+    /// queued.
+    ///
+    /// ```
+    /// use shardlru::{Cache, RemovalCause};
+    ///
+    /// // Pinned entries survive capacity eviction: the callback puts them back.
+    /// let cache = Cache::<u32, (&str, bool)>::builder()
+    ///     .capacity(2)
+    ///     .shards(1)
+    ///     .on_evict(|cache, evicted| {
+    ///         let (_, pinned) = evicted.value;
+    ///         if pinned && evicted.cause == RemovalCause::Capacity {
+    ///             cache.insert(evicted.key, evicted.value);
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// cache.insert(1, ("config", true));
+    /// cache.insert(2, ("a", false));
+    /// cache.insert(3, ("b", false)); // evicts 1, which the callback puts back, evicting 2
+    /// assert_eq!(cache.peek(&1), Some(("config", true)));
+    /// assert_eq!(cache.peek(&2), None);
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn on_evict<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&Cache<K, V, S>, Evicted<K, V>) + Send + Sync + 'static,
+    {
+        self.callback = Some(Box::new(callback));
+        self
+    }
+
+    /// Handles a panic caught from the eviction callback; the purge then goes on with the next
+    /// entry, and the callback stays in use. Replaces
+    /// [`resume_callback_panics`](Self::resume_callback_panics) if that was set.
+    ///
+    /// Defaults to: one line on stderr naming the cache and the panic.
+    pub fn on_callback_panic<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(CallbackPanic<'_>) + Send + Sync + 'static,
+    {
+        self.on_panic = Some(PanicPolicy::Report(Box::new(handler)));
+        self
+    }
+
+    /// Resume a callback's panic in the thread that was purging, after the pending-callback
+    /// count is restored; the entries not yet delivered stay queued. Replaces
+    /// [`on_callback_panic`](Self::on_callback_panic) if that was set.
+    ///
+    /// A panic caught while the thread is already unwinding is reported instead (a second
+    /// panic would abort the process).
+    pub fn resume_callback_panics(mut self) -> Self {
+        self.on_panic = Some(PanicPolicy::Resume);
+        self
+    }
+
+    /// Checks the configuration and builds the cache.
+    ///
+    /// ```
+    /// use shardlru::{BuildError, Cache};
+    ///
+    /// assert_eq!(Cache::<u8, u8>::builder().build().err(), Some(BuildError::MissingCapacity));
+    /// assert_eq!(
+    ///     Cache::<u8, u8>::builder().capacity(4).shards(8).build().err(),
+    ///     Some(BuildError::MoreShardsThanCapacity { shards: 8, capacity: 4 })
+    /// );
+    /// ```
+    pub fn build(self) -> Result<Cache<K, V, S>, BuildError> {
+        if self.hasher_after_callback {
+            return Err(BuildError::HasherAfterCallback);
+        }
+        let capacity = match self.capacity {
+            None => return Err(BuildError::MissingCapacity),
+            Some(0) => return Err(BuildError::ZeroCapacity),
+            Some(capacity) => capacity,
+        };
+        let shards = match self.shards {
+            None => default_shards(capacity, sync::available_parallelism()),
+            Some(0) => return Err(BuildError::ZeroShards),
+            Some(shards) if !shards.is_power_of_two() => {
+                return Err(BuildError::ShardsNotPowerOfTwo { shards });
+            }
+            Some(shards) if shards > capacity => {
+                return Err(BuildError::MoreShardsThanCapacity { shards, capacity });
+            }
+            Some(shards) => shards,
+        };
+        let share = capacity.div_ceil(shards);
+        if share > MAX_LEN {
+            return Err(BuildError::ShareTooLarge {
+                share,
+                max: MAX_LEN,
+            });
+        }
+        let max_pending_callbacks = match self.max_pending_callbacks {
+            Some(0) => return Err(BuildError::ZeroMaxPendingCallbacks),
+            max => max.unwrap_or(DEFAULT_MAX_PENDING_CALLBACKS),
+        };
+        Ok(Cache::from_config(crate::cache::Config {
+            capacity,
+            shards,
+            hasher: self.hasher,
+            callback: self.callback,
+            max_pending_callbacks,
+            on_panic: self.on_panic.unwrap_or_default(),
+            name: self
+                .name
+                .unwrap_or_else(|| "unnamed".to_owned())
+                .into_boxed_str(),
+        }))
+    }
+}
+
+/// The default shard count: see [`Builder::shards`].
+fn default_shards(capacity: usize, parallelism: usize) -> usize {
+    let wanted = (SHARDS_PER_CORE * parallelism).next_power_of_two();
+    let most = (capacity / MIN_DEFAULT_SHARE).max(1);
+    // The largest power of two at or below `most`.
+    let most = 1 << (usize::BITS - 1 - most.leading_zeros());
+    wanted.min(most)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_shards_scale_with_cores_and_shrink_for_small_caches() {
+        assert_eq!(default_shards(1_000_000, 2), 8);
+        assert_eq!(default_shards(1_000_000, 3), 16);
+        assert_eq!(default_shards(1_000_000, 64), 256);
+        assert_eq!(default_shards(1_011, 2), 8);
+        assert_eq!(default_shards(200, 16), 2);
+        assert_eq!(default_shards(10, 16), 1);
+    }
+}

@@ -1,0 +1,740 @@
+//! The cache: hash once, pick the shard, lock it, call the shard, unlock, then drop or queue what
+//! came out and purge. This is the only file that takes a shard lock.
+//!
+//! Every keyed method has the same shape:
+//!
+//! ```text
+//! hash = hasher(key)          user Hash runs here, before any lock
+//! shard = shards[hash bits]   no second hash under the lock
+//! guard = lock(shard)?        refused (Busy) if this thread already holds a lock of this cache
+//! … shard work …              user Eq/Borrow (and Clone for get/peek) may run here
+//! drop(guard)                 ── the lock is released ──
+//! drop / queue the removed    user Drop runs here, never under a lock
+//! purge                       the callback runs here (mutating calls only)
+//! ```
+//!
+//! Shards are cache-line padded so that two threads working on different shards never write
+//! the same line; each shard's counters share the line with its lock, which the holder has
+//! already claimed.
+
+use crate::builder::Builder;
+use crate::error::{Busy, ResizeError};
+use crate::evict::{Evicted, RemovalCause};
+use crate::lock::{self, ShardGuard, ShardLock};
+use crate::purge::{Callback, PanicPolicy, Purger};
+use crate::shard::{Inserted, Shard};
+use crate::slab::MAX_LEN;
+use crate::stats::{ShardCounters, ShardStats, Stats};
+use crate::sync::{AtomicUsize, Mutex, Ordering::Relaxed};
+use ahash::RandomState;
+use crossbeam_utils::CachePadded;
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
+
+/// The shard index comes from bits 32 and up of the hash. hashbrown takes the bucket index from
+/// the low bits and its tag from the top 7, so the middle bits spread keys over shards without
+/// making keys of one shard collide inside its table.
+const SHARD_HASH_SHIFT: u32 = 32;
+
+/// A concurrent, sharded, strict-per-shard LRU cache. See the [crate docs](crate) for the design
+/// and its guarantees.
+///
+/// `Cache` is `Send + Sync` when its keys and values are `Send` (and its hasher is `Send +
+/// Sync`): share it between threads with `Arc` or a `static`, and call every method on `&self`.
+///
+/// ```
+/// use shardlru::Cache;
+/// use std::sync::Arc;
+///
+/// let cache = Arc::new(Cache::<u64, Arc<str>>::builder().capacity(1024).build()?);
+/// std::thread::scope(|s| {
+///     for t in 0..4u64 {
+///         let cache = Arc::clone(&cache);
+///         s.spawn(move || {
+///             for i in 0..100 {
+///                 cache.insert(t * 1000 + i, Arc::from(format!("value {i}")));
+///             }
+///         });
+///     }
+/// });
+/// assert_eq!(cache.len(), 400);
+/// assert_eq!(cache.get(&3042).as_deref(), Some("value 42"));
+/// # Ok::<(), shardlru::BuildError>(())
+/// ```
+pub struct Cache<K, V, S = RandomState> {
+    shards: Box<[CachePadded<LockedShard<K, V>>]>,
+    /// `shards.len() - 1`; the shard count is a power of two.
+    shard_mask: usize,
+    hasher: S,
+    /// The sum of the shards' shares (equal to it whenever no `resize` is in progress).
+    capacity: AtomicUsize,
+    /// Serialises `resize` calls, so that shares and `capacity` move together. Held while shard
+    /// locks are taken one at a time, never across user code.
+    resizing: Mutex<()>,
+    /// `None` when no callback is configured: nothing is ever queued then.
+    purger: Option<Purger<K, V, S>>,
+}
+
+/// One shard behind its lock, with the counters that only the lock holder writes.
+struct LockedShard<K, V> {
+    lock: ShardLock<Shard<K, V>>,
+    counters: ShardCounters,
+}
+
+/// A validated configuration, from [`Builder::build`].
+pub(crate) struct Config<K, V, S> {
+    pub(crate) capacity: usize,
+    pub(crate) shards: usize,
+    pub(crate) hasher: S,
+    pub(crate) callback: Option<Callback<K, V, S>>,
+    pub(crate) max_pending_callbacks: usize,
+    pub(crate) on_panic: PanicPolicy,
+    pub(crate) name: Box<str>,
+}
+
+/// Shard `index`'s share of `capacity` split over `shards`: the shares differ by at most one and
+/// add up to `capacity` exactly (guarantee 1).
+fn share_of(capacity: usize, shards: usize, index: usize) -> usize {
+    capacity / shards + usize::from(index < capacity % shards)
+}
+
+/// The panic of a plain method that found itself re-entered (the `try_*` twin returns `Busy`).
+#[cold]
+#[track_caller]
+fn reentrant_call(method: &str) -> ! {
+    panic!(
+        "shardlru: re-entrant call to Cache::{method} from a key's Hash/Eq/Borrow or a value's \
+         Clone, while this thread holds a lock of the same cache; it would deadlock. Use \
+         Cache::try_{method} to get Err(Busy) instead"
+    )
+}
+
+impl<K, V> Cache<K, V, RandomState> {
+    /// Starts building a cache. See [`Builder`] for the settings and their defaults.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<&str, u32>::builder().capacity(100).build()?;
+    /// cache.insert("a", 1);
+    /// assert_eq!(cache.get("a"), Some(1));
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn builder() -> Builder<K, V, RandomState> {
+        Builder::new()
+    }
+}
+
+impl<K, V, S> Cache<K, V, S> {
+    pub(crate) fn from_config(config: Config<K, V, S>) -> Self {
+        let Config {
+            capacity,
+            shards,
+            hasher,
+            callback,
+            max_pending_callbacks,
+            on_panic,
+            name,
+        } = config;
+        let shards: Box<[_]> = (0..shards)
+            .map(|index| {
+                let share = share_of(capacity, shards, index);
+                CachePadded::new(LockedShard {
+                    lock: ShardLock::new(Shard::new(share)),
+                    counters: ShardCounters::new(share),
+                })
+            })
+            .collect();
+        Self {
+            shard_mask: shards.len() - 1,
+            shards,
+            hasher,
+            capacity: AtomicUsize::new(capacity),
+            resizing: Mutex::new(()),
+            purger: callback
+                .map(|callback| Purger::new(callback, max_pending_callbacks, on_panic, name)),
+        }
+    }
+
+    /// How many entries the cache holds. Under concurrent writes this is a snapshot that may be
+    /// a few operations old; it takes no lock.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(2).build()?;
+    /// cache.insert(1, 1);
+    /// cache.insert(2, 2);
+    /// cache.insert(3, 3);
+    /// assert_eq!(cache.len(), 2);
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|shard| shard.counters.len()).sum()
+    }
+
+    /// Whether the cache holds no entries (see [`len`](Self::len)).
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(2).build()?;
+    /// assert!(cache.is_empty());
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most entries the cache holds: `len() <= capacity()` after every call returns.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(300).build()?;
+    /// assert_eq!(cache.capacity(), 300);
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn capacity(&self) -> usize {
+        // Relaxed: a snapshot; `resize` orders its own updates under `resizing`.
+        self.capacity.load(Relaxed)
+    }
+
+    /// How many shards the cache has (fixed when it is built).
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(64).shards(8).build()?;
+    /// assert_eq!(cache.shard_count(), 8);
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// How many evicted entries wait in the queue for a purge to deliver them to the callback.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder()
+    ///     .capacity(1)
+    ///     .on_evict(|_, _| {})
+    ///     .build()?;
+    /// cache.insert(1, 1);
+    /// cache.insert(2, 2); // evicts 1, and its trailing purge delivers it
+    /// assert_eq!(cache.pending_evictions(), 0);
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn pending_evictions(&self) -> usize {
+        self.purger.as_ref().map_or(0, Purger::queued)
+    }
+
+    /// Delivers queued evictions to the callback, outside every lock, and returns how many it
+    /// delivered.
+    ///
+    /// Returns 0 at once if nothing is queued, if `max_pending_callbacks` callbacks are already
+    /// running (the entries stay queued), if this thread is already purging this cache (called
+    /// from the callback: the outer purge goes on draining), or if this thread holds one of the
+    /// cache's locks. One call delivers at most what was queued when it started plus a few of
+    /// the entries its own callbacks evict, so it always returns.
+    ///
+    /// Mutating calls purge on their own; call this to flush the queue when no writes come.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder()
+    ///     .capacity(1)
+    ///     .on_evict(|_, _| {})
+    ///     .build()?;
+    /// assert_eq!(cache.purge(), 0);
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn purge(&self) -> usize {
+        self.purger.as_ref().map_or(0, |purger| purger.purge(self))
+    }
+
+    /// A snapshot of the statistics, summed over the shards without locking them.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(8).build()?;
+    /// cache.insert(1, 1);
+    /// cache.get(&1);
+    /// assert_eq!(cache.stats().hits, 1);
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let mut stats = Stats {
+            capacity: self.capacity(),
+            ..Stats::default()
+        };
+        for shard in self.shard_stats() {
+            stats.add_shard(&shard);
+        }
+        if let Some(purger) = &self.purger {
+            stats.add_purge(purger.counters(), purger.queued());
+        }
+        stats
+    }
+
+    /// Each shard's statistics, in shard order, without locking them: how full each shard is
+    /// against its share, and how often its lock was found held.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(64).shards(4).build()?;
+    /// assert!(cache.shard_stats().iter().all(|shard| shard.share == 16));
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn shard_stats(&self) -> Vec<ShardStats> {
+        self.shards
+            .iter()
+            .map(|shard| shard.counters.snapshot(shard.lock.counts()))
+            .collect()
+    }
+
+    /// Whether this thread holds a lock of this cache: the re-entry check (guarantee 6). One
+    /// thread-local load when this thread holds no shard lock at all, which is always the case
+    /// outside a key's `Hash`/`Eq`/`Borrow` or a value's `Clone`.
+    #[inline]
+    fn is_reentered(&self) -> bool {
+        lock::holds_any()
+            && self
+                .shards
+                .iter()
+                .any(|shard| shard.lock.is_held_by_this_thread())
+    }
+
+    /// Locks a shard, unless this thread is already inside this cache.
+    #[inline]
+    fn lock<'a>(&self, shard: &'a LockedShard<K, V>) -> Result<ShardGuard<'a, Shard<K, V>>, Busy> {
+        if self.is_reentered() {
+            return Err(Busy::new(()));
+        }
+        Ok(shard.lock.lock())
+    }
+
+    /// Hands an entry that left a shard to the callback's queue, or drops it if there is no
+    /// callback. Called with no lock held: the drop may run user code.
+    fn evict(&self, key: K, value: V, cause: RemovalCause) {
+        if let Some(purger) = &self.purger {
+            purger.push(Evicted { key, value, cause });
+        }
+    }
+
+    /// [`evict`](Self::evict) for each entry, in order.
+    fn evict_all(&self, entries: Vec<(K, V)>, cause: RemovalCause) {
+        for (key, value) in entries {
+            self.evict(key, value, cause);
+        }
+    }
+
+    /// The purge attempt that ends every mutating call.
+    #[inline]
+    fn purge_after_write(&self) {
+        if let Some(purger) = &self.purger {
+            purger.purge(self);
+        }
+    }
+
+    /// Removes every entry. With a callback, each is delivered with [`RemovalCause::Clear`];
+    /// without, each is dropped, outside the lock.
+    ///
+    /// Shards are cleared one after another, so entries that other threads insert meanwhile may
+    /// survive.
+    ///
+    /// # Panics
+    ///
+    /// If called from a key's `Hash`/`Eq`/`Borrow` or a value's `Clone` while this thread holds a
+    /// lock of this cache (it would deadlock).
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(8).build()?;
+    /// cache.insert(1, 1);
+    /// cache.clear();
+    /// assert!(cache.is_empty());
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            let drained = {
+                let Ok(mut guard) = self.lock(shard) else {
+                    reentrant_call("clear")
+                };
+                let drained = guard.drain();
+                shard.counters.record_len(0);
+                drained
+            };
+            // The shard lock is released: the entries may be dropped or queued.
+            self.evict_all(drained, RemovalCause::Clear);
+        }
+        self.purge_after_write();
+    }
+
+    /// Changes the capacity. Shrinking evicts each shard's least recently used entries beyond
+    /// its new share, delivered with [`RemovalCause::Shrink`] (or dropped without a callback).
+    /// The shard count stays as built.
+    ///
+    /// # Errors
+    ///
+    /// [`ResizeError`] if `capacity` is 0 or below the shard count; the cache is unchanged.
+    ///
+    /// # Panics
+    ///
+    /// If called from a key's `Hash`/`Eq`/`Borrow` or a value's `Clone` while this thread holds a
+    /// lock of this cache (it would deadlock).
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(4).shards(1).build()?;
+    /// for k in 0..4 {
+    ///     cache.insert(k, k);
+    /// }
+    /// cache.resize(2).unwrap();
+    /// assert_eq!((cache.len(), cache.capacity()), (2, 2));
+    /// assert_eq!(cache.peek(&0), None); // least recent went first
+    /// assert_eq!(cache.peek(&3), Some(3));
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn resize(&self, capacity: usize) -> Result<(), ResizeError> {
+        let shards = self.shards.len();
+        if capacity == 0 {
+            return Err(ResizeError::ZeroCapacity);
+        }
+        if capacity < shards {
+            return Err(ResizeError::FewerThanShards { capacity, shards });
+        }
+        let share = capacity.div_ceil(shards);
+        if share > MAX_LEN {
+            return Err(ResizeError::ShareTooLarge {
+                share,
+                max: MAX_LEN,
+            });
+        }
+        if self.is_reentered() {
+            reentrant_call("resize");
+        }
+        let mut evicted = Vec::new();
+        {
+            let _serial = self.resizing.lock();
+            // Grow the total before the shares and shrink it after them, so that `capacity()`
+            // never reads below what the shards may hold. Relaxed: `resizing` orders resizes.
+            let growing = capacity > self.capacity.load(Relaxed);
+            if growing {
+                self.capacity.store(capacity, Relaxed);
+            }
+            for (index, shard) in self.shards.iter().enumerate() {
+                let share = share_of(capacity, shards, index);
+                let mut guard = shard.lock.lock();
+                let removed = guard.set_share(share);
+                shard
+                    .counters
+                    .record_share(share, removed.len(), guard.len());
+                evicted.extend(removed);
+            }
+            if !growing {
+                self.capacity.store(capacity, Relaxed);
+            }
+        }
+        // No lock is held: the evicted entries may be dropped or queued.
+        self.evict_all(evicted, RemovalCause::Shrink);
+        self.purge_after_write();
+        Ok(())
+    }
+}
+
+impl<K, V, S> Cache<K, V, S>
+where
+    K: Hash + Eq,
+    S: BuildHasher,
+{
+    /// Hashes `key` and picks its shard: the one hash of every keyed call.
+    #[inline]
+    fn locate<Q: Hash + ?Sized>(&self, key: &Q) -> (u64, &LockedShard<K, V>) {
+        let hash = self.hasher.hash_one(key);
+        let index = (hash >> SHARD_HASH_SHIFT) as usize & self.shard_mask;
+        (hash, &self.shards[index])
+    }
+
+    /// Returns a clone of the value for `key` and makes the entry its shard's most recently
+    /// used. Put `Arc`s in the cache when values are costly to clone: the clone runs under the
+    /// shard lock.
+    ///
+    /// # Panics
+    ///
+    /// If called from a key's `Hash`/`Eq`/`Borrow` or a value's `Clone` while this thread holds a
+    /// lock of this cache (it would deadlock); [`try_get`](Self::try_get) returns `Err` instead.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<String, u32>::builder().capacity(8).build()?;
+    /// cache.insert("a".to_string(), 1);
+    /// assert_eq!(cache.get("a"), Some(1)); // borrowed lookup: &str for a String key
+    /// assert_eq!(cache.get("b"), None);
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    #[inline]
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        self.try_get(key).unwrap_or_else(|_| reentrant_call("get"))
+    }
+
+    /// [`get`](Self::get), or `Err(Busy)` where `get` would panic.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(8).build()?;
+    /// assert_eq!(cache.try_get(&1), Ok(None));
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    #[inline]
+    pub fn try_get<Q>(&self, key: &Q) -> Result<Option<V>, Busy>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let (hash, shard) = self.locate(key);
+        let mut guard = self.lock(shard)?;
+        let value = guard.get(hash, key).cloned();
+        shard.counters.record_get(value.is_some());
+        Ok(value)
+    }
+
+    /// Returns a clone of the value for `key` without changing its recency.
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Self::get); [`try_peek`](Self::try_peek) returns `Err` instead.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(2).shards(1).build()?;
+    /// cache.insert(1, 1);
+    /// cache.insert(2, 2);
+    /// assert_eq!(cache.peek(&1), Some(1)); // 1 stays least recent …
+    /// cache.insert(3, 3);
+    /// assert_eq!(cache.peek(&1), None); // … so it is evicted
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    #[inline]
+    pub fn peek<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        self.try_peek(key)
+            .unwrap_or_else(|_| reentrant_call("peek"))
+    }
+
+    /// [`peek`](Self::peek), or `Err(Busy)` where `peek` would panic.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(8).build()?;
+    /// assert_eq!(cache.try_peek(&1), Ok(None));
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    #[inline]
+    pub fn try_peek<Q>(&self, key: &Q) -> Result<Option<V>, Busy>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let (hash, shard) = self.locate(key);
+        let guard = self.lock(shard)?;
+        Ok(guard.peek(hash, key).cloned())
+    }
+
+    /// Whether `key` is in the cache, without changing its recency.
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Self::get); [`try_contains_key`](Self::try_contains_key) returns `Err` instead.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(8).build()?;
+    /// cache.insert(1, 1);
+    /// assert!(cache.contains_key(&1));
+    /// assert!(!cache.contains_key(&2));
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    #[inline]
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.try_contains_key(key)
+            .unwrap_or_else(|_| reentrant_call("contains_key"))
+    }
+
+    /// [`contains_key`](Self::contains_key), or `Err(Busy)` where it would panic.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(8).build()?;
+    /// assert_eq!(cache.try_contains_key(&1), Ok(false));
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    #[inline]
+    pub fn try_contains_key<Q>(&self, key: &Q) -> Result<bool, Busy>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (hash, shard) = self.locate(key);
+        let guard = self.lock(shard)?;
+        Ok(guard.peek(hash, key).is_some())
+    }
+
+    /// Inserts `value` under `key` as its shard's most recently used entry and returns the value
+    /// it replaced, if any (the cache keeps its own copy of the key then, as `HashMap` does). If
+    /// the shard is full, its least recently used entry is evicted and goes to the callback.
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Self::get); [`try_insert`](Self::try_insert) returns `Err` instead.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, &str>::builder().capacity(8).build()?;
+    /// assert_eq!(cache.insert(1, "a"), None);
+    /// assert_eq!(cache.insert(1, "b"), Some("a"));
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    #[inline]
+    pub fn insert(&self, key: K, value: V) -> Option<V> {
+        self.try_insert(key, value)
+            .unwrap_or_else(|_| reentrant_call("insert"))
+    }
+
+    /// [`insert`](Self::insert), or `Err(Busy)` where `insert` would panic. The error hands
+    /// back the key and the value, so nothing is lost.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(8).build()?;
+    /// assert_eq!(cache.try_insert(1, 10), Ok(None));
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    #[inline]
+    pub fn try_insert(&self, key: K, value: V) -> Result<Option<V>, Busy<(K, V)>> {
+        let (hash, shard) = self.locate(&key);
+        let Ok(mut guard) = self.lock(shard) else {
+            return Err(Busy::new((key, value)));
+        };
+        let inserted = guard.insert(hash, key, value);
+        let evicted = matches!(inserted, Inserted::New { evicted: Some(_) });
+        shard.counters.record_insert(evicted, guard.len());
+        drop(guard);
+        // The shard lock is released: the spare key and the evicted entry may be dropped or
+        // queued; the replaced value goes back to the caller.
+        let replaced = match inserted {
+            Inserted::Replaced { key, old } => {
+                drop(key);
+                Some(old)
+            }
+            Inserted::New {
+                evicted: Some((key, value)),
+            } => {
+                self.evict(key, value, RemovalCause::Capacity);
+                None
+            }
+            Inserted::New { evicted: None } => None,
+        };
+        self.purge_after_write();
+        Ok(replaced)
+    }
+
+    /// Removes `key` and returns its value, if present.
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Self::get); [`try_remove`](Self::try_remove) returns `Err` instead.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(8).build()?;
+    /// cache.insert(1, 10);
+    /// assert_eq!(cache.remove(&1), Some(10));
+    /// assert_eq!(cache.remove(&1), None);
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    #[inline]
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.try_remove(key)
+            .unwrap_or_else(|_| reentrant_call("remove"))
+    }
+
+    /// [`remove`](Self::remove), or `Err(Busy)` where `remove` would panic.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(8).build()?;
+    /// assert_eq!(cache.try_remove(&1), Ok(None));
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    #[inline]
+    pub fn try_remove<Q>(&self, key: &Q) -> Result<Option<V>, Busy>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (hash, shard) = self.locate(key);
+        let mut guard = self.lock(shard)?;
+        let removed = guard.remove(hash, key);
+        shard.counters.record_len(guard.len());
+        drop(guard);
+        // The shard lock is released: the stored key may be dropped.
+        let value = removed.map(|(_key, value)| value);
+        self.purge_after_write();
+        Ok(value)
+    }
+
+    /// Clones every entry, shard by shard, each shard from its most to its least recently used
+    /// entry, without changing recency. Each shard is locked while it is copied; the copy is
+    /// consistent per shard, not across shards.
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](Self::get).
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(8).shards(1).build()?;
+    /// cache.insert(1, 10);
+    /// cache.insert(2, 20);
+    /// cache.get(&1);
+    /// assert_eq!(cache.snapshot(), [(1, 10), (2, 20)]);
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn snapshot(&self) -> Vec<(K, V)>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        let mut entries = Vec::with_capacity(self.len());
+        for shard in self.shards.iter() {
+            let Ok(guard) = self.lock(shard) else {
+                reentrant_call("snapshot")
+            };
+            entries.extend(guard.iter_mru().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        entries
+    }
+}
+
+impl<K, V, S> Drop for Cache<K, V, S> {
+    /// Delivers the entries still queued to the callback. Capacity eviction is suspended first:
+    /// entries that callbacks insert now stay in the cache and are dropped with it, so a
+    /// callback that inserts on every eviction cannot keep the drop going.
+    fn drop(&mut self) {
+        let Some(purger) = &self.purger else { return };
+        if purger.queued() == 0 {
+            return;
+        }
+        for shard in self.shards.iter() {
+            // Nothing else can reach the cache during its drop, so no re-entry check is needed.
+            shard.lock.lock().set_share(usize::MAX);
+        }
+        purger.drain_on_drop(self);
+    }
+}
+
+impl<K, V, S> std::fmt::Debug for Cache<K, V, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .field("shards", &self.shard_count())
+            .field("pending_evictions", &self.pending_evictions())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,137 @@
+//! A concurrent, sharded LRU cache for multithreaded servers, whose eviction callback may do
+//! real work (write back to disk, close a handle, count a metric) without deadlocks, without
+//! piling threads up behind a lock, and without losing entries.
+//!
+//! # Design
+//!
+//! ```text
+//!  caller threads                 shards (N, power of two)             purge (any thread)
+//!  ───────────────               ───────────────────────────           ───────────────────
+//!  get/insert/remove ──hash(k)──▶ shard[i]: Mutex<LRU list + table> ─evict─▶ eviction queue ──▶ callback(k, v, cause)
+//!    hash computed                 one lock per shard; strict LRU         lock-free MPSC;        run OUTSIDE every shard
+//!    before locking                order inside the shard                 pushes never block     lock, at most `cap` at once
+//! ```
+//!
+//! * **Shards.** The key space is split over N independently locked shards, chosen by the key's
+//!   hash (ahash by default, any `BuildHasher` through the builder). The hash is computed once,
+//!   before locking, and reused inside the shard. Each shard is a strict LRU over its share of
+//!   the capacity: a `hashbrown::HashTable` of indices into a dense slab threaded on an
+//!   index-linked recency list. No allocation per entry on the steady-state path (a full shard
+//!   recycles its victim's node), no `Rc`/`RefCell`, no `unsafe`.
+//! * **Eviction queue.** A full shard unlinks its least recently used entry and the cache pushes
+//!   `(key, value, cause)` onto a lock-free queue (crossbeam's `SegQueue`) after releasing the
+//!   shard lock. With no callback configured, evicted entries are dropped instead, still outside
+//!   the lock, and nothing is queued.
+//! * **Purge.** Any thread may pop queued entries and run the callback on them, outside every
+//!   lock, while an atomic count of callbacks in flight stays under `max_pending_callbacks`.
+//!   Every mutating call ends with a purge attempt; at the cap the attempt returns at once.
+//!
+//! # Guarantees
+//!
+//! 1. **Capacity.** After any call returns, `len() <= capacity()`; the shards' shares add up to
+//!    the capacity exactly.
+//! 2. **Recency.** `get` and `insert` make an entry its shard's most recently used; `peek` and
+//!    `contains_key` do not.
+//! 3. **Nothing is lost.** A value leaves the cache exactly once: handed back to a caller
+//!    (`remove`, the old value from `insert`) or handed to the callback (capacity eviction,
+//!    `clear`, a shrinking `resize`). Entries still queued when the cache is dropped are
+//!    delivered during the drop. Without a callback, evicted values are dropped.
+//! 4. **No user code under a shard lock** except the key's `Hash`/`Eq`/`Borrow` and, for
+//!    `get`/`peek`/`snapshot`, `Clone`. Callbacks and every `Drop` of a key or value run after
+//!    the lock is released.
+//! 5. **Re-entrant callbacks work**, with a bounded stack and bounded work per call.
+//! 6. **Re-entrant methods never deadlock**: they are refused with [`Busy`] or a panic.
+//! 7. **Panics are contained**: counted, reported, and the cache stays consistent and usable.
+//! 8. **Bad configuration is refused** by [`Builder::build`] with a [`BuildError`].
+//!
+//! # Quick start
+//!
+//! ```
+//! use shardlru::Cache;
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//!
+//! let written_back = Arc::new(AtomicU64::new(0));
+//! let counter = Arc::clone(&written_back);
+//! let cache = Cache::<u64, Arc<str>>::builder()
+//!     .capacity(1_000)
+//!     .on_evict(move |_cache, evicted| {
+//!         // Runs outside every lock: slow I/O here holds up no reader.
+//!         counter.fetch_add(1, Ordering::Relaxed);
+//!         drop(evicted.value);
+//!     })
+//!     .build()?;
+//!
+//! for key in 0..1_500 {
+//!     cache.insert(key, Arc::from(format!("page {key}")));
+//! }
+//! assert!(cache.len() <= 1_000);
+//! cache.purge();
+//! assert_eq!(written_back.load(Ordering::Relaxed) as usize + cache.len(), 1_500);
+//! # Ok::<(), shardlru::BuildError>(())
+//! ```
+//!
+//! # Re-entrancy and panics
+//!
+//! * **Callbacks may call the cache.** The callback receives `&Cache`, so it can `get`,
+//!   `insert`, `remove`, `clear`, `resize` or `purge` the very cache that evicted the entry.
+//!   Take the cache from that argument rather than capturing an `Arc` of it: a callback that
+//!   owns a handle to its own cache makes a reference cycle, and the cache is never dropped.
+//! * **No recursion.** A purge started inside a callback on the same thread returns at once; the
+//!   outer purge keeps draining, so the stack stays flat however long a chain of evictions gets.
+//! * **Bounded work per call.** One purge delivers at most what was queued when it started plus
+//!   a few more; a callback that inserts faster than the queue drains leaves the rest queued
+//!   ([`Cache::pending_evictions`]) for later calls.
+//! * **Hash/Eq re-entry is refused.** If a key's `Hash`/`Eq`/`Borrow` or a value's `Clone` calls
+//!   into the same cache while this thread holds one of its locks, `try_*` methods return
+//!   [`Busy`] and the other methods panic with a message naming the cause. A purge reached that
+//!   way returns 0: no callback ever runs while its thread holds a shard lock.
+//! * **Callback panics are caught.** The entry counts as delivered, the panic is counted in
+//!   [`Stats::callback_panics`] and handed to [`Builder::on_callback_panic`] (default: a line on
+//!   stderr), and the purge goes on; the callback stays in use.
+//!   [`Builder::resume_callback_panics`] makes the panic resume in the purging caller instead.
+//! * **Panics in `Hash`, `Eq`, `Clone` or `Drop`** leave the cache consistent: shard code runs
+//!   user code before it mutates, drops happen after the lock is released, and locks never
+//!   poison.
+//! * **Drop.** Dropping the cache delivers the entries still queued. While it does, capacity
+//!   eviction is suspended: entries the callback inserts stay and are dropped with the cache.
+//!
+//! # Tuning
+//!
+//! * [`Builder::shards`]: more shards, less lock contention; fewer shards, a hit ratio closer to
+//!   one global LRU. [`Cache::stats`] and [`Cache::shard_stats`] report lock contention and how
+//!   full each shard is.
+//! * [`Builder::max_pending_callbacks`]: small for blocking, I/O-bound callbacks, large for
+//!   cheap ones.
+//!
+//! # Verification
+//!
+//! The concurrent protocol (shard lock and queue hand-off, the purge and its cap, re-entry
+//! detection, statistics) is written against a `sync` facade that switches to loom's
+//! primitives under `--cfg loom`; the models live in the `loom-tests` crate of the repository.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod builder;
+mod cache;
+mod error;
+mod evict;
+mod lock;
+mod purge;
+mod shard;
+mod slab;
+mod stats;
+mod sync;
+
+pub use builder::{Builder, DEFAULT_MAX_PENDING_CALLBACKS, MIN_DEFAULT_SHARE, SHARDS_PER_CORE};
+pub use cache::Cache;
+pub use error::{BuildError, Busy, ResizeError};
+pub use evict::{Evicted, RemovalCause};
+pub use purge::CallbackPanic;
+pub use stats::{ShardStats, Stats};
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,313 @@
+//! The purge: how evicted entries travel from a shard to the user's callback.
+//!
+//! ```text
+//!  shard lock held        lock released                     any thread, no lock held
+//!  ───────────────        ─────────────                     ────────────────────────
+//!  unlink the victim ──▶  queue.push(Evicted) ──▶ … ──▶  purge: take a slot (≤ cap) ─▶ pop ─▶ callback
+//! ```
+//!
+//! # The protocol
+//!
+//! A shard never runs the callback: it hands the evicted entry back to the cache, which pushes it
+//! onto the queue *after* releasing the shard lock. Pushing never blocks and runs no user code,
+//! so it is safe from anywhere, including inside a callback or a `Drop`. A purge pops entries and
+//! runs the callback on each, holding no lock of any kind. Every mutating call ends with a purge
+//! attempt, and [`Cache::purge`](crate::Cache::purge) runs one on demand.
+//!
+//! A purge goes through these checks, in order, and returns at once (delivering nothing) when
+//! one fails:
+//!
+//! 1. **Anything queued?** A racy read. The thread that pushes an entry attempts a purge after
+//!    its push (program order), so an entry missed here is never left without a purge to come.
+//! 2. **No shard lock held by this thread?** (`lock::holds_any`.) The purge was reached from a
+//!    key's `Eq` or a value's `Clone`; the call holding the lock will purge once it releases it.
+//!    So a callback never runs while its thread holds any shard lock.
+//! 3. **Not already purging this cache on this thread?** (`PURGING`.) A callback called back into
+//!    the cache; the outer purge on this thread keeps draining, so the stack does not grow with
+//!    the length of a chain of evictions.
+//! 4. **A free slot?** `pending_callbacks` counts purging threads, each running at most one
+//!    callback at a time; it may not exceed `max_pending_callbacks`. At the cap the purge counts
+//!    itself in `purges_skipped` and leaves the entries queued: threads never wait behind slow
+//!    callbacks.
+//!
+//! Then it delivers at most `queue.len() + PURGE_EXTRA` entries, the length it saw when it
+//! started plus a few entries its own callbacks evicted, so a callback that keeps inserting (an
+//! "amplification" callback) cannot trap the caller: what is left stays queued, visible in
+//! [`Cache::pending_evictions`](crate::Cache::pending_evictions), for later purges.
+//!
+//! # Exactly once
+//!
+//! Each queued entry is popped by exactly one purge (the queue hands each element to one
+//! `pop`), and a popped entry is given to the callback by value, before anything else can fail.
+//! A panicking callback is caught (`catch_unwind`): the entry counts as delivered (the callback
+//! had it, and dropped it while unwinding), the panic is counted and reported, and the purge goes
+//! on. With [`Builder::resume_callback_panics`](crate::Builder::resume_callback_panics) the panic
+//! resumes in the purging caller instead, after the slot is returned; the entries not yet popped
+//! stay queued.
+//!
+//! # Orderings
+//!
+//! `pending_callbacks` protects no data: the entries reach the purging thread through the queue,
+//! which synchronises each push with its pop. The counter only bounds how many threads are inside
+//! the delivery loop, and read-modify-writes of one atomic are totally ordered whatever their
+//! ordering, so a compare-exchange from `n` to `n + 1` that checks `n < cap` can never let the
+//! count pass the cap. `Relaxed` suffices everywhere here.
+
+use crate::cache::Cache;
+use crate::evict::Evicted;
+use crate::lock;
+use crate::stats::PurgeCounters;
+use crate::sync::{AtomicUsize, Ordering::Relaxed, Queue, sync_thread_local};
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+/// How many entries beyond the queue length it saw at its start one purge call may deliver: room
+/// for the entries its own callbacks evict, so that a short chain (a callback that inserts one
+/// entry, which evicts one) finishes within one call.
+const PURGE_EXTRA: usize = 64;
+
+/// The eviction callback: the cache it belongs to (so that it can call back into it without
+/// holding a handle), and the entry.
+pub(crate) type Callback<K, V, S> = Box<dyn Fn(&Cache<K, V, S>, Evicted<K, V>) + Send + Sync>;
+
+/// What to do when the eviction callback panics.
+pub(crate) enum PanicPolicy {
+    /// Catch the panic, hand it to this handler, and go on with the next entry.
+    Report(Box<dyn Fn(CallbackPanic<'_>) + Send + Sync>),
+    /// Resume the panic in the purging caller, after the purge is cleaned up.
+    Resume,
+}
+
+impl Default for PanicPolicy {
+    fn default() -> Self {
+        Self::Report(Box::new(|panic| {
+            eprintln!(
+                "shardlru: the eviction callback of cache `{}` panicked: {}; the entry counts \
+                 as delivered and the purge goes on",
+                panic.cache_name(),
+                panic.message()
+            );
+        }))
+    }
+}
+
+/// A panic caught from the eviction callback, as given to the handler set with
+/// [`Builder::on_callback_panic`](crate::Builder::on_callback_panic).
+///
+/// ```
+/// use shardlru::Cache;
+/// use std::sync::{Arc, Mutex};
+///
+/// let reports = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&reports);
+/// let cache = Cache::<u32, u32>::builder()
+///     .capacity(1)
+///     .name("sessions")
+///     .on_evict(|_cache, _evicted| panic!("disk full"))
+///     .on_callback_panic(move |panic| {
+///         sink.lock().unwrap().push(format!("{}: {}", panic.cache_name(), panic.message()));
+///     })
+///     .build()?;
+/// cache.insert(1, 1);
+/// cache.insert(2, 2); // evicts 1; its callback panics; the handler reports it
+/// assert_eq!(*reports.lock().unwrap(), ["sessions: disk full"]);
+/// assert_eq!(cache.stats().callback_panics, 1);
+/// # Ok::<(), shardlru::BuildError>(())
+/// ```
+pub struct CallbackPanic<'a> {
+    cache_name: &'a str,
+    payload: Box<dyn Any + Send>,
+}
+
+impl CallbackPanic<'_> {
+    /// The name given with [`Builder::name`](crate::Builder::name).
+    pub fn cache_name(&self) -> &str {
+        self.cache_name
+    }
+
+    /// The panic's message, when it is a string (as from `panic!`), or a placeholder.
+    pub fn message(&self) -> &str {
+        if let Some(message) = self.payload.downcast_ref::<&'static str>() {
+            message
+        } else if let Some(message) = self.payload.downcast_ref::<String>() {
+            message
+        } else {
+            "a panic payload that is not a string"
+        }
+    }
+
+    /// The panic's payload, for `std::panic::resume_unwind` or inspection.
+    pub fn into_payload(self) -> Box<dyn Any + Send> {
+        self.payload
+    }
+}
+
+impl fmt::Debug for CallbackPanic<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallbackPanic")
+            .field("cache_name", &self.cache_name)
+            .field("message", &self.message())
+            .finish()
+    }
+}
+
+sync_thread_local! {
+    /// The purges running on this thread, innermost last, by `Purger` address. Nested entries
+    /// belong to different caches (a callback of one cache writing to another).
+    static PURGING: RefCell<Vec<usize>> = RefCell::new(Vec::new());
+}
+
+/// The eviction queue, the callback and the pending-callback cap of one cache.
+pub(crate) struct Purger<K, V, S> {
+    queue: Queue<Evicted<K, V>>,
+    callback: Callback<K, V, S>,
+    /// Threads inside the delivery loop, each running at most one callback at a time.
+    pending_callbacks: AtomicUsize,
+    max_pending_callbacks: usize,
+    on_panic: PanicPolicy,
+    name: Box<str>,
+    counters: PurgeCounters,
+}
+
+impl<K, V, S> Purger<K, V, S> {
+    pub(crate) fn new(
+        callback: Callback<K, V, S>,
+        max_pending_callbacks: usize,
+        on_panic: PanicPolicy,
+        name: Box<str>,
+    ) -> Self {
+        Self {
+            queue: Queue::new(),
+            callback,
+            pending_callbacks: AtomicUsize::new(0),
+            max_pending_callbacks,
+            on_panic,
+            name,
+            counters: PurgeCounters::new(),
+        }
+    }
+
+    /// Queues an evicted entry for delivery. Never blocks, runs no user code.
+    #[inline]
+    pub(crate) fn push(&self, evicted: Evicted<K, V>) {
+        self.queue.push(evicted);
+    }
+
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub(crate) fn counters(&self) -> &PurgeCounters {
+        &self.counters
+    }
+
+    /// One purge attempt, bounded; see "The protocol" in the module docs.
+    pub(crate) fn purge(&self, cache: &Cache<K, V, S>) -> usize {
+        if self.queue.is_empty() || lock::holds_any() {
+            return 0;
+        }
+        match self.enter() {
+            Some(mut slot) => slot.deliver(cache, self.queue.len() + PURGE_EXTRA),
+            None => 0,
+        }
+    }
+
+    /// Delivers everything queued, including what the callbacks evict meanwhile: the cache is
+    /// being dropped, and nothing else can reach it. The caller has suspended capacity eviction,
+    /// so callbacks that insert cannot keep the queue growing.
+    pub(crate) fn drain_on_drop(&self, cache: &Cache<K, V, S>) {
+        if let Some(mut slot) = self.enter() {
+            slot.deliver(cache, usize::MAX);
+        }
+    }
+
+    /// Checks 3 and 4 of the protocol: takes a delivery slot, or says why not by returning `None`.
+    fn enter(&self) -> Option<Slot<'_, K, V, S>> {
+        let id = self as *const Self as usize;
+        if PURGING.with(|purging| purging.borrow().contains(&id)) {
+            return None;
+        }
+        // Relaxed throughout: see "Orderings" in the module docs.
+        let mut pending = self.pending_callbacks.load(Relaxed);
+        loop {
+            if pending >= self.max_pending_callbacks {
+                PurgeCounters::add(&self.counters.purges_skipped, 1);
+                return None;
+            }
+            match self.pending_callbacks.compare_exchange_weak(
+                pending,
+                pending + 1,
+                Relaxed,
+                Relaxed,
+            ) {
+                Ok(_) => break,
+                // Another purge took or returned a slot: decide again with the fresh count.
+                Err(actual) => pending = actual,
+            }
+        }
+        PURGING.with(|purging| purging.borrow_mut().push(id));
+        Some(Slot {
+            purger: self,
+            id,
+            delivered: 0,
+            panics: 0,
+        })
+    }
+}
+
+/// One thread's place in the delivery loop. Dropping it (also while unwinding) gives the slot
+/// back, leaves `PURGING`, and publishes the counts.
+struct Slot<'a, K, V, S> {
+    purger: &'a Purger<K, V, S>,
+    id: usize,
+    delivered: u64,
+    panics: u64,
+}
+
+impl<K, V, S> Slot<'_, K, V, S> {
+    fn deliver(&mut self, cache: &Cache<K, V, S>, budget: usize) -> usize {
+        let purger = self.purger;
+        let mut delivered = 0;
+        while delivered < budget {
+            let Some(evicted) = purger.queue.pop() else {
+                break;
+            };
+            delivered += 1;
+            self.delivered += 1;
+            let outcome = catch_unwind(AssertUnwindSafe(|| (purger.callback)(cache, evicted)));
+            if let Err(payload) = outcome {
+                self.panics += 1;
+                match &purger.on_panic {
+                    // A second panic while unwinding would abort: report instead of resuming.
+                    PanicPolicy::Resume if !std::thread::panicking() => resume_unwind(payload),
+                    PanicPolicy::Resume => {}
+                    PanicPolicy::Report(handler) => handler(CallbackPanic {
+                        cache_name: &purger.name,
+                        payload,
+                    }),
+                }
+            }
+        }
+        delivered
+    }
+}
+
+impl<K, V, S> Drop for Slot<'_, K, V, S> {
+    fn drop(&mut self) {
+        let purger = self.purger;
+        PURGING.with(|purging| {
+            let popped = purging.borrow_mut().pop();
+            debug_assert_eq!(
+                popped,
+                Some(self.id),
+                "purges nest: the innermost leaves first"
+            );
+        });
+        // Relaxed: see "Orderings" in the module docs.
+        purger.pending_callbacks.fetch_sub(1, Relaxed);
+        PurgeCounters::add(&purger.counters.delivered, self.delivered);
+        PurgeCounters::add(&purger.counters.callback_panics, self.panics);
+    }
+}

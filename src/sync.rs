@@ -1,0 +1,159 @@
+//! The synchronisation facade: every lock, atomic, thread-local and the eviction queue that the
+//! crate uses comes from here, so that the same code runs on std in production and on loom's
+//! model-checked primitives under `RUSTFLAGS="--cfg loom"`.
+//!
+//! Both sides offer the same paths and signatures:
+//!
+//! * [`Mutex`]: a poison-free mutex with `lock` and `try_lock`. Poisoning is meaningless here: a
+//!   panic under a shard lock can only come from a key's `Hash`/`Eq`/`Borrow` or a value's `Clone`,
+//!   and the shard code runs those before it mutates anything (see `shard.rs`), so the data behind
+//!   a lock released by unwinding is always consistent.
+//! * [`Queue`]: the eviction queue. Normally crossbeam's lock-free [`SegQueue`]; under loom a
+//!   `Mutex<VecDeque>` stand-in, because crossbeam-queue uses `core` atomics directly and loom
+//!   cannot see (or schedule around) them. The protocol built on top of the queue (the purge, its
+//!   cap, exactly-once delivery) is what the loom models check; the queue itself is crossbeam's
+//!   well-tested code.
+//! * atomics, `thread_local!` (as [`sync_thread_local!`]) and the machine's parallelism, which
+//!   loom fixes at 2 so that models stay deterministic.
+//!
+//! [`SegQueue`]: crossbeam_queue::SegQueue
+
+pub(crate) use inner::*;
+
+#[cfg(not(loom))]
+mod inner {
+    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    /// A mutex that never poisons (parking_lot's, which is also smaller and faster than std's).
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+
+    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(parking_lot::Mutex::new(value))
+        }
+
+        #[inline]
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
+
+        #[inline]
+        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            self.0.try_lock()
+        }
+    }
+
+    /// The lock-free multi-producer queue of evicted entries.
+    pub(crate) struct Queue<T>(crossbeam_queue::SegQueue<T>);
+
+    impl<T> Queue<T> {
+        pub(crate) fn new() -> Self {
+            Self(crossbeam_queue::SegQueue::new())
+        }
+
+        #[inline]
+        pub(crate) fn push(&self, value: T) {
+            self.0.push(value);
+        }
+
+        #[inline]
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.0.pop()
+        }
+
+        #[inline]
+        pub(crate) fn len(&self) -> usize {
+            self.0.len()
+        }
+
+        #[inline]
+        pub(crate) fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
+    }
+
+    /// How many threads can run at once, as std reports it (1 if it cannot tell).
+    pub(crate) fn available_parallelism() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
+    /// `thread_local!` with a `const` initialiser, so that access needs no lazy-init check.
+    macro_rules! sync_thread_local {
+        ($(#[$attr:meta])* static $name:ident: $ty:ty = $init:expr;) => {
+            std::thread_local!($(#[$attr])* static $name: $ty = const { $init });
+        };
+    }
+    pub(crate) use sync_thread_local;
+}
+
+#[cfg(loom)]
+mod inner {
+    pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::collections::VecDeque;
+
+    /// loom's mutex, with std's poisoning taken off to match the parking_lot side.
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(loom::sync::Mutex::new(value))
+        }
+
+        #[track_caller]
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+
+        #[track_caller]
+        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            match self.0.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(loom::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(loom::sync::TryLockError::WouldBlock) => None,
+            }
+        }
+    }
+
+    /// A loom-visible stand-in for `SegQueue` with the same interface (see the module docs).
+    pub(crate) struct Queue<T>(Mutex<VecDeque<T>>);
+
+    impl<T> Queue<T> {
+        pub(crate) fn new() -> Self {
+            Self(Mutex::new(VecDeque::new()))
+        }
+
+        pub(crate) fn push(&self, value: T) {
+            self.0.lock().push_back(value);
+        }
+
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.0.lock().pop_front()
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            self.0.lock().len()
+        }
+
+        pub(crate) fn is_empty(&self) -> bool {
+            self.0.lock().is_empty()
+        }
+    }
+
+    /// Fixed under loom, so that a model's shard count does not depend on the machine.
+    pub(crate) fn available_parallelism() -> usize {
+        2
+    }
+
+    macro_rules! sync_thread_local {
+        ($(#[$attr:meta])* static $name:ident: $ty:ty = $init:expr;) => {
+            loom::thread_local!($(#[$attr])* static $name: $ty = $init);
+        };
+    }
+    pub(crate) use sync_thread_local;
+}
