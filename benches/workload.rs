@@ -12,18 +12,14 @@ use rand_distr::Zipf;
 pub fn zipf(keys: u64, s: f64, len: usize, seed: u64) -> Vec<u64> {
     let zipf = Zipf::new(keys as f64, s).expect("Zipf needs keys >= 1 and s >= 0");
     let mut rng = SmallRng::seed_from_u64(seed);
-    (0..len)
-        .map(|_| scatter(zipf.sample(&mut rng) as u64 - 1))
-        .collect()
+    (0..len).map(|_| scatter(zipf.sample(&mut rng) as u64 - 1)).collect()
 }
 
 /// `len` keys drawn uniformly from `0..keys`.
 pub fn uniform(keys: u64, len: usize, seed: u64) -> Vec<u64> {
     let uniform = Uniform::new(0, keys).expect("keys >= 1");
     let mut rng = SmallRng::seed_from_u64(seed);
-    (0..len)
-        .map(|_| scatter(uniform.sample(&mut rng)))
-        .collect()
+    (0..len).map(|_| scatter(uniform.sample(&mut rng))).collect()
 }
 
 /// A bijection on `u64` (the splitmix64 finaliser): distinct ranks stay distinct keys.

@@ -236,10 +236,7 @@ impl<K, V, S> Builder<K, V, S> {
         };
         let share = capacity.div_ceil(shards);
         if share > MAX_LEN {
-            return Err(BuildError::ShareTooLarge {
-                share,
-                max: MAX_LEN,
-            });
+            return Err(BuildError::ShareTooLarge { share, max: MAX_LEN });
         }
         let max_pending_callbacks = match self.max_pending_callbacks {
             Some(0) => return Err(BuildError::ZeroMaxPendingCallbacks),
@@ -252,10 +249,7 @@ impl<K, V, S> Builder<K, V, S> {
             callback: self.callback,
             max_pending_callbacks,
             on_panic: self.on_panic.unwrap_or_default(),
-            name: self
-                .name
-                .unwrap_or_else(|| "unnamed".to_owned())
-                .into_boxed_str(),
+            name: self.name.unwrap_or_else(|| "unnamed".to_owned()).into_boxed_str(),
         }))
     }
 }

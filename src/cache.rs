@@ -125,15 +125,8 @@ impl<K, V> Cache<K, V, RandomState> {
 
 impl<K, V, S> Cache<K, V, S> {
     pub(crate) fn from_config(config: Config<K, V, S>) -> Self {
-        let Config {
-            capacity,
-            shards,
-            hasher,
-            callback,
-            max_pending_callbacks,
-            on_panic,
-            name,
-        } = config;
+        let Config { capacity, shards, hasher, callback, max_pending_callbacks, on_panic, name } =
+            config;
         let shards: Box<[_]> = (0..shards)
             .map(|index| {
                 let share = share_of(capacity, shards, index);
@@ -252,10 +245,7 @@ impl<K, V, S> Cache<K, V, S> {
     /// # Ok::<(), shardlru::BuildError>(())
     /// ```
     pub fn stats(&self) -> Stats {
-        let mut stats = Stats {
-            capacity: self.capacity(),
-            ..Stats::default()
-        };
+        let mut stats = Stats { capacity: self.capacity(), ..Stats::default() };
         for shard in self.shard_stats() {
             stats.add_shard(&shard);
         }
@@ -274,10 +264,7 @@ impl<K, V, S> Cache<K, V, S> {
     /// # Ok::<(), shardlru::BuildError>(())
     /// ```
     pub fn shard_stats(&self) -> Vec<ShardStats> {
-        self.shards
-            .iter()
-            .map(|shard| shard.counters.snapshot(shard.lock.counts()))
-            .collect()
+        self.shards.iter().map(|shard| shard.counters.snapshot(shard.lock.counts())).collect()
     }
 
     /// Whether this thread holds a lock of this cache: the re-entry check (guarantee 6). One
@@ -285,11 +272,7 @@ impl<K, V, S> Cache<K, V, S> {
     /// outside a key's `Hash`/`Eq`/`Borrow` or a value's `Clone`.
     #[inline]
     fn is_reentered(&self) -> bool {
-        lock::holds_any()
-            && self
-                .shards
-                .iter()
-                .any(|shard| shard.lock.is_held_by_this_thread())
+        lock::holds_any() && self.shards.iter().any(|shard| shard.lock.is_held_by_this_thread())
     }
 
     /// Locks a shard, unless this thread is already inside this cache.
@@ -345,9 +328,7 @@ impl<K, V, S> Cache<K, V, S> {
     pub fn clear(&self) {
         for shard in self.shards.iter() {
             let drained = {
-                let Ok(mut guard) = self.lock(shard) else {
-                    reentrant_call("clear")
-                };
+                let Ok(mut guard) = self.lock(shard) else { reentrant_call("clear") };
                 let drained = guard.drain();
                 shard.counters.record_len(0);
                 drained
@@ -392,10 +373,7 @@ impl<K, V, S> Cache<K, V, S> {
         }
         let share = capacity.div_ceil(shards);
         if share > MAX_LEN {
-            return Err(ResizeError::ShareTooLarge {
-                share,
-                max: MAX_LEN,
-            });
+            return Err(ResizeError::ShareTooLarge { share, max: MAX_LEN });
         }
         if self.is_reentered() {
             reentrant_call("resize");
@@ -413,9 +391,7 @@ impl<K, V, S> Cache<K, V, S> {
                 let share = share_of(capacity, shards, index);
                 let mut guard = shard.lock.lock();
                 let removed = guard.set_share(share);
-                shard
-                    .counters
-                    .record_share(share, removed.len(), guard.len());
+                shard.counters.record_share(share, removed.len(), guard.len());
                 evicted.extend(removed);
             }
             if !growing {
@@ -511,8 +487,7 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        self.try_peek(key)
-            .unwrap_or_else(|_| reentrant_call("peek"))
+        self.try_peek(key).unwrap_or_else(|_| reentrant_call("peek"))
     }
 
     /// [`peek`](Self::peek), or `Err(Busy)` where `peek` would panic.
@@ -553,8 +528,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.try_contains_key(key)
-            .unwrap_or_else(|_| reentrant_call("contains_key"))
+        self.try_contains_key(key).unwrap_or_else(|_| reentrant_call("contains_key"))
     }
 
     /// [`contains_key`](Self::contains_key), or `Err(Busy)` where it would panic.
@@ -591,8 +565,7 @@ where
     /// ```
     #[inline]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
-        self.try_insert(key, value)
-            .unwrap_or_else(|_| reentrant_call("insert"))
+        self.try_insert(key, value).unwrap_or_else(|_| reentrant_call("insert"))
     }
 
     /// [`insert`](Self::insert), or `Err(Busy)` where `insert` would panic. The error hands
@@ -620,9 +593,7 @@ where
                 drop(key);
                 Some(old)
             }
-            Inserted::New {
-                evicted: Some((key, value)),
-            } => {
+            Inserted::New { evicted: Some((key, value)) } => {
                 self.evict(key, value, RemovalCause::Capacity);
                 None
             }
@@ -651,8 +622,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.try_remove(key)
-            .unwrap_or_else(|_| reentrant_call("remove"))
+        self.try_remove(key).unwrap_or_else(|_| reentrant_call("remove"))
     }
 
     /// [`remove`](Self::remove), or `Err(Busy)` where `remove` would panic.
@@ -702,9 +672,7 @@ where
     {
         let mut entries = Vec::with_capacity(self.len());
         for shard in self.shards.iter() {
-            let Ok(guard) = self.lock(shard) else {
-                reentrant_call("snapshot")
-            };
+            let Ok(guard) = self.lock(shard) else { reentrant_call("snapshot") };
             entries.extend(guard.iter_mru().map(|(k, v)| (k.clone(), v.clone())));
         }
         entries

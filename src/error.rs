@@ -52,17 +52,11 @@ impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::MissingCapacity => {
-                write!(
-                    f,
-                    "no capacity was set: call `capacity(n)` with the most entries to keep"
-                )
+                write!(f, "no capacity was set: call `capacity(n)` with the most entries to keep")
             }
             Self::ZeroCapacity => write!(f, "capacity is 0: a cache must hold at least one entry"),
             Self::ZeroShards => {
-                write!(
-                    f,
-                    "shard count is 0: use at least 1 (or leave `shards` unset)"
-                )
+                write!(f, "shard count is 0: use at least 1 (or leave `shards` unset)")
             }
             Self::ShardsNotPowerOfTwo { shards } => write!(
                 f,
@@ -81,10 +75,9 @@ impl fmt::Display for BuildError {
                 "a shard would hold {share} entries but one shard holds at most {max}: \
                  use more shards"
             ),
-            Self::ZeroMaxPendingCallbacks => write!(
-                f,
-                "max_pending_callbacks is 0: no callback could ever run; use at least 1"
-            ),
+            Self::ZeroMaxPendingCallbacks => {
+                write!(f, "max_pending_callbacks is 0: no callback could ever run; use at least 1")
+            }
             Self::HasherAfterCallback => write!(
                 f,
                 "`hasher` was called after `on_evict`: set the hasher first, then the callback"
@@ -134,10 +127,9 @@ impl fmt::Display for ResizeError {
                 f,
                 "capacity {capacity} is below the shard count {shards}: use at least {shards}"
             ),
-            Self::ShareTooLarge { share, max } => write!(
-                f,
-                "a shard would hold {share} entries but one shard holds at most {max}"
-            ),
+            Self::ShareTooLarge { share, max } => {
+                write!(f, "a shard would hold {share} entries but one shard holds at most {max}")
+            }
         }
     }
 }
@@ -192,11 +184,7 @@ impl<T> std::error::Error for Busy<T> {}
 
 /// The largest power of two at or below `n` (1 for 0).
 fn prev_power_of_two(n: usize) -> usize {
-    if n <= 1 {
-        1
-    } else {
-        1 << (usize::BITS - 1 - n.leading_zeros())
-    }
+    if n <= 1 { 1 } else { 1 << (usize::BITS - 1 - n.leading_zeros()) }
 }
 
 #[cfg(test)]
@@ -207,11 +195,7 @@ mod tests {
     fn messages_suggest_valid_numbers() {
         let msg = BuildError::ShardsNotPowerOfTwo { shards: 12 }.to_string();
         assert!(msg.contains("use 8 or 16"), "{msg}");
-        let msg = BuildError::MoreShardsThanCapacity {
-            shards: 64,
-            capacity: 40,
-        }
-        .to_string();
+        let msg = BuildError::MoreShardsThanCapacity { shards: 64, capacity: 40 }.to_string();
         assert!(msg.contains("at most 32 shards"), "{msg}");
     }
 

@@ -35,7 +35,8 @@
 //!
 //! [`ShardLock::lock`] tries the lock first and counts a failure in `contended` before blocking,
 //! so the uncontended path costs exactly what a plain `lock` costs. `acquisitions` is bumped by the
-//! holder (a plain load and store: only the holder writes it).
+//! holder (a plain load and store: only the holder writes it). `--cfg shardlru_no_contention_count`
+//! compiles the counting out, only to measure what it costs.
 
 use crate::sync::{
     AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering::Relaxed, sync_thread_local,
@@ -95,36 +96,34 @@ impl<T> ShardLock<T> {
     /// thread does not hold it already (the cache's re-entry check).
     #[inline]
     pub(crate) fn lock(&self) -> ShardGuard<'_, T> {
-        let guard = match self.mutex.try_lock() {
-            Some(guard) => guard,
-            None => {
-                // Relaxed: a statistic, written by every waiter, read by nobody that decides.
-                self.contended.fetch_add(1, Relaxed);
-                self.mutex.lock()
-            }
+        let guard = if cfg!(shardlru_no_contention_count) {
+            self.mutex.lock()
+        } else {
+            let guard = match self.mutex.try_lock() {
+                Some(guard) => guard,
+                None => {
+                    // Relaxed: a statistic, written by every waiter, read by nobody that decides.
+                    self.contended.fetch_add(1, Relaxed);
+                    self.mutex.lock()
+                }
+            };
+            // Relaxed load-and-store: only the holder writes it, and the mutex orders holders.
+            self.acquisitions.store(self.acquisitions.load(Relaxed) + 1, Relaxed);
+            guard
         };
-        // Relaxed load-and-store: only the holder writes it, and the mutex orders holders.
-        self.acquisitions
-            .store(self.acquisitions.load(Relaxed) + 1, Relaxed);
         if !cfg!(shardlru_no_reentry_check) {
             let (token, held) = this_thread();
             // Relaxed: see "Re-entry detection" in the module docs.
             self.owner.store(token, Relaxed);
             LOCKS_HELD.with(|cell| cell.set(held + 1));
         }
-        ShardGuard {
-            guard,
-            owner: &self.owner,
-        }
+        ShardGuard { guard, owner: &self.owner }
     }
 
     /// How many times the lock has been taken, and how many of those found it held.
     pub(crate) fn counts(&self) -> (u64, u64) {
         // Relaxed: statistics; a snapshot may lag other threads by a few operations.
-        (
-            self.acquisitions.load(Relaxed),
-            self.contended.load(Relaxed),
-        )
+        (self.acquisitions.load(Relaxed), self.contended.load(Relaxed))
     }
 }
 
@@ -163,7 +162,7 @@ impl<T> DerefMut for ShardGuard<'_, T> {
     }
 }
 
-#[cfg(all(test, not(loom), not(shardlru_no_reentry_check)))]
+#[cfg(all(test, not(loom), not(shardlru_no_reentry_check), not(shardlru_no_contention_count)))]
 mod tests {
     use super::*;
 

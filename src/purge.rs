@@ -248,12 +248,7 @@ impl<K, V, S> Purger<K, V, S> {
             }
         }
         PURGING.with(|purging| purging.borrow_mut().push(id));
-        Some(Slot {
-            purger: self,
-            id,
-            delivered: 0,
-            panics: 0,
-        })
+        Some(Slot { purger: self, id, delivered: 0, panics: 0 })
     }
 }
 
@@ -283,10 +278,9 @@ impl<K, V, S> Slot<'_, K, V, S> {
                     // A second panic while unwinding would abort: report instead of resuming.
                     PanicPolicy::Resume if !std::thread::panicking() => resume_unwind(payload),
                     PanicPolicy::Resume => {}
-                    PanicPolicy::Report(handler) => handler(CallbackPanic {
-                        cache_name: &purger.name,
-                        payload,
-                    }),
+                    PanicPolicy::Report(handler) => {
+                        handler(CallbackPanic { cache_name: &purger.name, payload })
+                    }
                 }
             }
         }
@@ -299,11 +293,7 @@ impl<K, V, S> Drop for Slot<'_, K, V, S> {
         let purger = self.purger;
         PURGING.with(|purging| {
             let popped = purging.borrow_mut().pop();
-            debug_assert_eq!(
-                popped,
-                Some(self.id),
-                "purges nest: the innermost leaves first"
-            );
+            debug_assert_eq!(popped, Some(self.id), "purges nest: the innermost leaves first");
         });
         // Relaxed: see "Orderings" in the module docs.
         purger.pending_callbacks.fetch_sub(1, Relaxed);

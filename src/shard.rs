@@ -55,11 +55,7 @@ pub(crate) struct Shard<K, V> {
 
 impl<K, V> Shard<K, V> {
     pub(crate) fn new(share: usize) -> Self {
-        Self {
-            table: HashTable::new(),
-            slab: Slab::new(),
-            share,
-        }
+        Self { table: HashTable::new(), slab: Slab::new(), share }
     }
 
     #[inline]
@@ -154,11 +150,7 @@ impl<K, V> Shard<K, V> {
     /// gives up its own least recently used entry.
     #[inline]
     fn select_victim(&self, incoming: usize) -> Option<NodeId> {
-        if self.slab.len() + incoming > self.share {
-            self.slab.lru()
-        } else {
-            None
-        }
+        if self.slab.len() + incoming > self.share { self.slab.lru() } else { None }
     }
 
     /// Sets this shard's share and removes, least recent first, the entries beyond it.
@@ -175,11 +167,7 @@ impl<K, V> Shard<K, V> {
     /// Removes every entry, least recent first, and keeps both allocations for reuse.
     pub(crate) fn drain(&mut self) -> Vec<(K, V)> {
         self.table.clear();
-        self.slab
-            .drain_lru_first()
-            .into_iter()
-            .map(|e| (e.key, e.value))
-            .collect()
+        self.slab.drain_lru_first().into_iter().map(|e| (e.key, e.value)).collect()
     }
 
     /// The entries from most to least recent.
@@ -191,9 +179,7 @@ impl<K, V> Shard<K, V> {
     fn unindex(&mut self, id: NodeId) {
         let hash = self.slab.get(id).hash;
         let found = self.table.find_entry(hash, |&other| other == id);
-        found
-            .expect("every live node is indexed under its stored hash")
-            .remove();
+        found.expect("every live node is indexed under its stored hash").remove();
     }
 
     /// Removes an already unindexed node from the slab and re-points the node that moved.
@@ -211,28 +197,12 @@ impl<K, V> Shard<K, V> {
     #[cfg(test)]
     pub(crate) fn validate(&self) {
         self.slab.validate();
-        assert_eq!(
-            self.table.len(),
-            self.slab.len(),
-            "table and slab disagree on the count"
-        );
+        assert_eq!(self.table.len(), self.slab.len(), "table and slab disagree on the count");
         for (id, entry) in self.slab.iter_unordered() {
-            let hits = self
-                .table
-                .iter_hash(entry.hash)
-                .filter(|&&other| other == id)
-                .count();
-            assert_eq!(
-                hits, 1,
-                "node {id:?} is indexed {hits} times under its hash"
-            );
+            let hits = self.table.iter_hash(entry.hash).filter(|&&other| other == id).count();
+            assert_eq!(hits, 1, "node {id:?} is indexed {hits} times under its hash");
         }
-        assert!(
-            self.len() <= self.share,
-            "{} entries over a share of {}",
-            self.len(),
-            self.share
-        );
+        assert!(self.len() <= self.share, "{} entries over a share of {}", self.len(), self.share);
     }
 }
 
@@ -254,10 +224,7 @@ mod tests {
     fn full_shard_evicts_its_least_recent_entry() {
         let mut shard = Shard::new(3);
         for k in 0..3 {
-            assert!(matches!(
-                shard.insert(hash(k), k, k * 10),
-                Inserted::New { evicted: None }
-            ));
+            assert!(matches!(shard.insert(hash(k), k, k * 10), Inserted::New { evicted: None }));
         }
         assert_eq!(shard.get(hash(0), &0), Some(&0));
         match shard.insert(hash(3), 3, 30) {

@@ -58,11 +58,7 @@ pub(crate) struct Slab<T> {
 
 impl<T> Slab<T> {
     pub(crate) const fn new() -> Self {
-        Self {
-            nodes: Vec::new(),
-            head: NIL,
-            tail: NIL,
-        }
+        Self { nodes: Vec::new(), head: NIL, tail: NIL }
     }
 
     #[inline]
@@ -95,11 +91,7 @@ impl<T> Slab<T> {
             let target = (len * 2).max(MIN_GROWTH).min(limit.max(len + 1));
             self.nodes.reserve_exact(target - len);
         }
-        self.nodes.push(Node {
-            value,
-            prev: NIL,
-            next: NIL,
-        });
+        self.nodes.push(Node { value, prev: NIL, next: NIL });
         let id = len as u32;
         self.link_front(id);
         NodeId(id)
@@ -141,13 +133,7 @@ impl<T> Slab<T> {
             NIL => self.tail = id.0,
             next => self.nodes[next as usize].prev = id.0,
         }
-        (
-            node.value,
-            Some(Moved {
-                from: NodeId(last),
-                to: id,
-            }),
-        )
+        (node.value, Some(Moved { from: NodeId(last), to: id }))
     }
 
     /// Removes every node, least recent first, and keeps the allocation for reuse.
@@ -173,10 +159,7 @@ impl<T> Slab<T> {
     /// The values in index order (not recency order), for callers that need no order.
     #[cfg(test)]
     pub(crate) fn iter_unordered(&self) -> impl Iterator<Item = (NodeId, &T)> {
-        self.nodes
-            .iter()
-            .enumerate()
-            .map(|(i, node)| (NodeId(i as u32), &node.value))
+        self.nodes.iter().enumerate().map(|(i, node)| (NodeId(i as u32), &node.value))
     }
 
     fn unlink(&mut self, id: u32) {
@@ -243,13 +226,7 @@ mod tests {
         assert_eq!(slab.lru(), Some(ids[0]));
         let (value, moved) = slab.remove(ids[0]);
         assert_eq!(value, 0);
-        assert_eq!(
-            moved,
-            Some(Moved {
-                from: ids[3],
-                to: ids[0]
-            })
-        );
+        assert_eq!(moved, Some(Moved { from: ids[3], to: ids[0] }));
         assert_eq!(order(&slab), [1, 3, 2]);
         slab.validate();
     }

@@ -189,11 +189,7 @@ impl Stats {
     /// `hits / (hits + misses)`, or 0 before the first `get`.
     pub fn hit_ratio(&self) -> f64 {
         let lookups = self.hits + self.misses;
-        if lookups == 0 {
-            0.0
-        } else {
-            self.hits as f64 / lookups as f64
-        }
+        if lookups == 0 { 0.0 } else { self.hits as f64 / lookups as f64 }
     }
 
     /// `lock_contended / lock_acquisitions`: the fraction of lock acquisitions that had to

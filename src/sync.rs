@@ -105,9 +105,7 @@ mod inner {
 
         #[track_caller]
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            self.0
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
+            self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
         }
 
         #[track_caller]
