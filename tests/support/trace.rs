@@ -39,12 +39,16 @@ pub fn read(path: &Path) -> io::Result<Vec<u64>> {
     } else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("{}: unknown trace format (expected *.lis or *.trace, maybe .gz/.zst)", path.display()),
+            format!(
+                "{}: unknown trace format (expected *.lis or *.trace, maybe .gz/.zst)",
+                path.display()
+            ),
         ));
     };
     let mut keys = Vec::new();
     for (number, line) in BufReader::new(reader).lines().enumerate() {
-        let line = line.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let line =
+            line.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         let bad = |what: &str| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
