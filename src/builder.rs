@@ -196,8 +196,9 @@ impl<K, V, S> Builder<K, V, S> {
     /// count is restored; the entries not yet delivered stay queued. Replaces
     /// [`on_callback_panic`](Self::on_callback_panic) if that was set.
     ///
-    /// A panic caught while the thread is already unwinding is reported instead (a second
-    /// panic would abort the process).
+    /// A panic caught while the thread is already unwinding is reported on stderr instead (a
+    /// second panic would abort the process). During the cache's drop, the first panic resumes
+    /// after the remaining queued entries are delivered.
     pub fn resume_callback_panics(mut self) -> Self {
         self.on_panic = Some(PanicPolicy::Resume);
         self

@@ -98,14 +98,18 @@ fn share_of(capacity: usize, shards: usize, index: usize) -> usize {
     capacity / shards + usize::from(index < capacity % shards)
 }
 
-/// The panic of a plain method that found itself re-entered (the `try_*` twin returns `Busy`).
+/// The panic of a plain method that found itself re-entered. `fallible` names its `try_*` twin,
+/// which returns `Busy` instead, where there is one.
 #[cold]
 #[track_caller]
-fn reentrant_call(method: &str) -> ! {
+fn reentrant_call(method: &str, fallible: Option<&str>) -> ! {
+    let instead = match fallible {
+        Some(twin) => format!("; Cache::{twin} returns Err(Busy) instead"),
+        None => String::new(),
+    };
     panic!(
-        "shardlru: re-entrant call to Cache::{method} from a key's Hash/Eq/Borrow or a value's \
-         Clone, while this thread holds a lock of the same cache; it would deadlock. Use \
-         Cache::try_{method} to get Err(Busy) instead"
+        "shardlru: re-entrant call to Cache::{method} from a key's Eq/Borrow or a value's Clone, \
+         while this thread holds a lock of the same cache: it would deadlock{instead}"
     )
 }
 
@@ -288,7 +292,8 @@ impl<K, V, S> Cache<K, V, S> {
     /// callback. Called with no lock held: the drop may run user code.
     fn evict(&self, key: K, value: V, cause: RemovalCause) {
         if let Some(purger) = &self.purger {
-            purger.push(Evicted { key, value, cause });
+            // Handed back (and dropped here) only while the cache is being dropped.
+            drop(purger.push(Evicted { key, value, cause }));
         }
     }
 
@@ -328,7 +333,7 @@ impl<K, V, S> Cache<K, V, S> {
     pub fn clear(&self) {
         for shard in self.shards.iter() {
             let drained = {
-                let Ok(mut guard) = self.lock(shard) else { reentrant_call("clear") };
+                let Ok(mut guard) = self.lock(shard) else { reentrant_call("clear", None) };
                 let drained = guard.drain();
                 shard.counters.record_len(0);
                 drained
@@ -376,7 +381,7 @@ impl<K, V, S> Cache<K, V, S> {
             return Err(ResizeError::ShareTooLarge { share, max: MAX_LEN });
         }
         if self.is_reentered() {
-            reentrant_call("resize");
+            reentrant_call("resize", None);
         }
         let mut evicted = Vec::new();
         {
@@ -441,7 +446,7 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        self.try_get(key).unwrap_or_else(|_| reentrant_call("get"))
+        self.try_get(key).unwrap_or_else(|_| reentrant_call("get", Some("try_get")))
     }
 
     /// [`get`](Self::get), or `Err(Busy)` where `get` would panic.
@@ -487,7 +492,7 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        self.try_peek(key).unwrap_or_else(|_| reentrant_call("peek"))
+        self.try_peek(key).unwrap_or_else(|_| reentrant_call("peek", Some("try_peek")))
     }
 
     /// [`peek`](Self::peek), or `Err(Busy)` where `peek` would panic.
@@ -528,7 +533,8 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.try_contains_key(key).unwrap_or_else(|_| reentrant_call("contains_key"))
+        self.try_contains_key(key)
+            .unwrap_or_else(|_| reentrant_call("contains_key", Some("try_contains_key")))
     }
 
     /// [`contains_key`](Self::contains_key), or `Err(Busy)` where it would panic.
@@ -565,7 +571,7 @@ where
     /// ```
     #[inline]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
-        self.try_insert(key, value).unwrap_or_else(|_| reentrant_call("insert"))
+        self.try_insert(key, value).unwrap_or_else(|_| reentrant_call("insert", Some("try_insert")))
     }
 
     /// [`insert`](Self::insert), or `Err(Busy)` where `insert` would panic. The error hands
@@ -582,7 +588,10 @@ where
         let Ok(mut guard) = self.lock(shard) else {
             return Err(Busy::new((key, value)));
         };
-        let inserted = guard.insert(hash, key, value);
+        // The lookup (user `Eq`) runs here, not inside `Shard::insert`: if it panics, `guard`,
+        // declared after `key` and `value`, is dropped first, so they are dropped unlocked.
+        let existing = guard.lookup(hash, &key);
+        let inserted = guard.insert(existing, hash, key, value);
         let evicted = matches!(inserted, Inserted::New { evicted: Some(_) });
         shard.counters.record_insert(evicted, guard.len());
         drop(guard);
@@ -622,7 +631,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.try_remove(key).unwrap_or_else(|_| reentrant_call("remove"))
+        self.try_remove(key).unwrap_or_else(|_| reentrant_call("remove", Some("try_remove")))
     }
 
     /// [`remove`](Self::remove), or `Err(Busy)` where `remove` would panic.
@@ -670,29 +679,29 @@ where
         K: Clone,
         V: Clone,
     {
-        let mut entries = Vec::with_capacity(self.len());
+        // Keys and values are cloned into separate vectors declared before each guard, so that
+        // if a `Clone` panics, the clones already made are dropped after the lock is released.
+        let (mut keys, mut values) =
+            (Vec::with_capacity(self.len()), Vec::with_capacity(self.len()));
         for shard in self.shards.iter() {
-            let Ok(guard) = self.lock(shard) else { reentrant_call("snapshot") };
-            entries.extend(guard.iter_mru().map(|(k, v)| (k.clone(), v.clone())));
+            let Ok(guard) = self.lock(shard) else { reentrant_call("snapshot", None) };
+            for (key, value) in guard.iter_mru() {
+                keys.push(key.clone());
+                values.push(value.clone());
+            }
         }
-        entries
+        keys.into_iter().zip(values).collect()
     }
 }
 
 impl<K, V, S> Drop for Cache<K, V, S> {
-    /// Delivers the entries still queued to the callback. Capacity eviction is suspended first:
-    /// entries that callbacks insert now stay in the cache and are dropped with it, so a
-    /// callback that inserts on every eviction cannot keep the drop going.
+    /// Delivers the entries still queued to the callback; the entries in the shards are dropped
+    /// with the cache. Entries that the callbacks evict during the drop are dropped too, not
+    /// delivered, so the drop always ends (see `purge.rs`, "Drop").
     fn drop(&mut self) {
-        let Some(purger) = &self.purger else { return };
-        if purger.queued() == 0 {
-            return;
+        if let Some(purger) = &self.purger {
+            purger.drain_on_drop(self);
         }
-        for shard in self.shards.iter() {
-            // Nothing else can reach the cache during its drop, so no re-entry check is needed.
-            shard.lock.lock().set_share(usize::MAX);
-        }
-        purger.drain_on_drop(self);
     }
 }
 

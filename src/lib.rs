@@ -93,8 +93,11 @@
 //! * **Panics in `Hash`, `Eq`, `Clone` or `Drop`** leave the cache consistent: shard code runs
 //!   user code before it mutates, drops happen after the lock is released, and locks never
 //!   poison.
-//! * **Drop.** Dropping the cache delivers the entries still queued. While it does, capacity
-//!   eviction is suspended: entries the callback inserts stay and are dropped with the cache.
+//! * **Drop.** Dropping the cache delivers the entries still queued, and drops the entries still
+//!   in it. While it does, the cache is closing: whatever the callbacks insert, and whatever they
+//!   evict or clear, is dropped with the cache instead of queued, so the drop always ends. Under
+//!   `resume_callback_panics`, a callback panic during the drop resumes after the rest is
+//!   delivered.
 //!
 //! # Tuning
 //!

@@ -45,6 +45,13 @@
 //! resumes in the purging caller instead, after the slot is returned; the entries not yet popped
 //! stay queued.
 //!
+//! # Drop
+//!
+//! A dropping cache marks itself closing and then drains the queue with no budget. While it is
+//! closing, entries its callbacks evict (or clear, or shrink away) are dropped instead of queued,
+//! like every entry still in the cache, so the drain delivers exactly what was queued when the
+//! drop began and always ends.
+//!
 //! # Orderings
 //!
 //! `pending_callbacks` protects no data: the entries reach the purging thread through the queue,
@@ -57,7 +64,7 @@ use crate::cache::Cache;
 use crate::evict::Evicted;
 use crate::lock;
 use crate::stats::PurgeCounters;
-use crate::sync::{AtomicUsize, Ordering::Relaxed, Queue, sync_thread_local};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering::Relaxed, Queue, sync_thread_local};
 use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
@@ -82,15 +89,18 @@ pub(crate) enum PanicPolicy {
 
 impl Default for PanicPolicy {
     fn default() -> Self {
-        Self::Report(Box::new(|panic| {
-            eprintln!(
-                "shardlru: the eviction callback of cache `{}` panicked: {}; the entry counts \
-                 as delivered and the purge goes on",
-                panic.cache_name(),
-                panic.message()
-            );
-        }))
+        Self::Report(Box::new(report_to_stderr))
     }
+}
+
+/// The default report of a callback panic: one line on stderr.
+fn report_to_stderr(panic: CallbackPanic<'_>) {
+    eprintln!(
+        "shardlru: the eviction callback of cache `{}` panicked: {}; the entry counts as \
+         delivered and the purge goes on",
+        panic.cache_name(),
+        panic.message()
+    );
 }
 
 /// A panic caught from the eviction callback, as given to the handler set with
@@ -169,6 +179,8 @@ pub(crate) struct Purger<K, V, S> {
     on_panic: PanicPolicy,
     name: Box<str>,
     counters: PurgeCounters,
+    /// Set when the cache starts dropping: from then on nothing more is queued.
+    closing: AtomicBool,
 }
 
 impl<K, V, S> Purger<K, V, S> {
@@ -186,13 +198,21 @@ impl<K, V, S> Purger<K, V, S> {
             on_panic,
             name,
             counters: PurgeCounters::new(),
+            closing: AtomicBool::new(false),
         }
     }
 
-    /// Queues an evicted entry for delivery. Never blocks, runs no user code.
+    /// Queues an evicted entry for delivery. Never blocks, runs no user code. Once the cache is
+    /// closing, hands the entry back instead: the caller drops it.
     #[inline]
-    pub(crate) fn push(&self, evicted: Evicted<K, V>) {
+    pub(crate) fn push(&self, evicted: Evicted<K, V>) -> Option<Evicted<K, V>> {
+        // Relaxed: `closing` is set by the dropping thread, in `drain_on_drop`, before it runs
+        // any callback; only callbacks run by that same thread can push afterwards.
+        if self.closing.load(Relaxed) {
+            return Some(evicted);
+        }
         self.queue.push(evicted);
+        None
     }
 
     pub(crate) fn queued(&self) -> usize {
@@ -209,17 +229,27 @@ impl<K, V, S> Purger<K, V, S> {
             return 0;
         }
         match self.enter() {
-            Some(mut slot) => slot.deliver(cache, self.queue.len() + PURGE_EXTRA),
+            Some(mut slot) => {
+                slot.deliver(cache, self.queue.len() + PURGE_EXTRA, Resume::AtOnce);
+                slot.delivered as usize
+            }
             None => 0,
         }
     }
 
-    /// Delivers everything queued, including what the callbacks evict meanwhile: the cache is
-    /// being dropped, and nothing else can reach it. The caller has suspended capacity eviction,
-    /// so callbacks that insert cannot keep the queue growing.
+    /// Delivers everything queued: the cache is being dropped, and nothing else can reach it.
+    ///
+    /// The cache is marked closing first, so entries that the callbacks evict or clear from now
+    /// on are dropped instead of queued: the drain delivers exactly what was queued when the
+    /// drop began, whatever the callbacks do. A callback panic under
+    /// [`PanicPolicy::Resume`] does not stop the drain; the first one resumes after it.
     pub(crate) fn drain_on_drop(&self, cache: &Cache<K, V, S>) {
-        if let Some(mut slot) = self.enter() {
-            slot.deliver(cache, usize::MAX);
+        self.closing.store(true, Relaxed);
+        let Some(mut slot) = self.enter() else { return };
+        let first_panic = slot.deliver(cache, usize::MAX, Resume::AfterDrain);
+        drop(slot);
+        if let Some(payload) = first_panic {
+            resume_unwind(payload);
         }
     }
 
@@ -261,30 +291,47 @@ struct Slot<'a, K, V, S> {
     panics: u64,
 }
 
+/// When a callback panic resumes under [`PanicPolicy::Resume`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resume {
+    /// Right away, leaving the rest queued: an ordinary purge.
+    AtOnce,
+    /// After the rest is delivered, returned by `deliver`: the drain of a dropping cache,
+    /// whose queue would otherwise be dropped undelivered.
+    AfterDrain,
+}
+
 impl<K, V, S> Slot<'_, K, V, S> {
-    fn deliver(&mut self, cache: &Cache<K, V, S>, budget: usize) -> usize {
+    /// Delivers up to `budget` entries. Returns the first panic held back under
+    /// [`Resume::AfterDrain`], if any.
+    fn deliver(
+        &mut self,
+        cache: &Cache<K, V, S>,
+        budget: usize,
+        resume: Resume,
+    ) -> Option<Box<dyn Any + Send>> {
         let purger = self.purger;
-        let mut delivered = 0;
-        while delivered < budget {
-            let Some(evicted) = purger.queue.pop() else {
-                break;
-            };
-            delivered += 1;
+        let mut held_back = None;
+        for _ in 0..budget {
+            let Some(evicted) = purger.queue.pop() else { break };
             self.delivered += 1;
             let outcome = catch_unwind(AssertUnwindSafe(|| (purger.callback)(cache, evicted)));
-            if let Err(payload) = outcome {
-                self.panics += 1;
-                match &purger.on_panic {
-                    // A second panic while unwinding would abort: report instead of resuming.
-                    PanicPolicy::Resume if !std::thread::panicking() => resume_unwind(payload),
-                    PanicPolicy::Resume => {}
-                    PanicPolicy::Report(handler) => {
-                        handler(CallbackPanic { cache_name: &purger.name, payload })
-                    }
+            let Err(payload) = outcome else { continue };
+            self.panics += 1;
+            let report = |payload| CallbackPanic { cache_name: &purger.name, payload };
+            match &purger.on_panic {
+                PanicPolicy::Report(handler) => handler(report(payload)),
+                // A second panic while unwinding would abort the process: report it instead.
+                PanicPolicy::Resume if std::thread::panicking() => {
+                    report_to_stderr(report(payload))
+                }
+                PanicPolicy::Resume if resume == Resume::AtOnce => resume_unwind(payload),
+                PanicPolicy::Resume => {
+                    held_back.get_or_insert(payload);
                 }
             }
         }
-        delivered
+        held_back
     }
 }
 

@@ -22,7 +22,7 @@
 //! * No locks, atomics or callbacks: those belong to `cache.rs` and `purge.rs`.
 //!
 //! Invariants, checked by `validate` in tests: the table holds exactly one index per live slab
-//! node, under that node's stored hash; and `len() <= share` whenever eviction is not suspended.
+//! node, under that node's stored hash; and `len() <= share`.
 
 use crate::slab::{Moved, NodeId, Slab};
 use hashbrown::HashTable;
@@ -67,7 +67,7 @@ impl<K, V> Shard<K, V> {
     /// `insert` and `remove`; the stored hash is compared first, so `Eq` runs only on a real
     /// candidate.
     #[inline]
-    fn lookup<Q>(&self, hash: u64, key: &Q) -> Option<NodeId>
+    pub(crate) fn lookup<Q>(&self, hash: u64, key: &Q) -> Option<NodeId>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -105,12 +105,18 @@ impl<K, V> Shard<K, V> {
 
     /// Inserts `key` as the most recent entry, replacing its value if present and otherwise
     /// evicting the victim that [`Shard::select_victim`] names when the shard is full.
-    pub(crate) fn insert(&mut self, hash: u64, key: K, value: V) -> Inserted<K, V>
-    where
-        K: Eq,
-    {
-        // The only user code (`Eq`) runs here, before any mutation.
-        if let Some(id) = self.lookup(hash, &key) {
+    ///
+    /// `existing` is `self.lookup(hash, &key)`, made by the caller with no mutation since: the
+    /// caller runs the user's `Eq` while it still owns `key` and `value`, so that a panic there
+    /// drops them outside the lock. Nothing in here runs user code.
+    pub(crate) fn insert(
+        &mut self,
+        existing: Option<NodeId>,
+        hash: u64,
+        key: K,
+        value: V,
+    ) -> Inserted<K, V> {
+        if let Some(id) = existing {
             let old = mem::replace(&mut self.slab.get_mut(id).value, value);
             self.slab.touch(id);
             return Inserted::Replaced { key, old };
@@ -216,6 +222,12 @@ mod tests {
         u64::from(key % 7).wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 
+    /// `lookup` then `insert`, as the cache does.
+    fn put(shard: &mut Shard<u32, u32>, key: u32, value: u32) -> Inserted<u32, u32> {
+        let existing = shard.lookup(hash(key), &key);
+        shard.insert(existing, hash(key), key, value)
+    }
+
     fn keys(shard: &Shard<u32, u32>) -> Vec<u32> {
         shard.iter_mru().map(|(k, _)| *k).collect()
     }
@@ -224,10 +236,10 @@ mod tests {
     fn full_shard_evicts_its_least_recent_entry() {
         let mut shard = Shard::new(3);
         for k in 0..3 {
-            assert!(matches!(shard.insert(hash(k), k, k * 10), Inserted::New { evicted: None }));
+            assert!(matches!(put(&mut shard, k, k * 10), Inserted::New { evicted: None }));
         }
         assert_eq!(shard.get(hash(0), &0), Some(&0));
-        match shard.insert(hash(3), 3, 30) {
+        match put(&mut shard, 3, 30) {
             Inserted::New { evicted } => assert_eq!(evicted, Some((1, 10))),
             Inserted::Replaced { .. } => panic!("3 was not present"),
         }
@@ -238,9 +250,9 @@ mod tests {
     #[test]
     fn replacing_returns_the_old_value_and_the_spare_key() {
         let mut shard = Shard::new(2);
-        shard.insert(hash(1), 1, 10);
-        shard.insert(hash(2), 2, 20);
-        match shard.insert(hash(1), 1, 11) {
+        put(&mut shard, 1, 10);
+        put(&mut shard, 2, 20);
+        match put(&mut shard, 1, 11) {
             Inserted::Replaced { key, old } => assert_eq!((key, old), (1, 10)),
             Inserted::New { .. } => panic!("1 was present"),
         }
@@ -251,8 +263,8 @@ mod tests {
     #[test]
     fn peek_does_not_change_recency() {
         let mut shard = Shard::new(2);
-        shard.insert(hash(1), 1, 10);
-        shard.insert(hash(2), 2, 20);
+        put(&mut shard, 1, 10);
+        put(&mut shard, 2, 20);
         assert_eq!(shard.peek(hash(1), &1), Some(&10));
         assert_eq!(keys(&shard), [2, 1]);
     }
@@ -261,7 +273,7 @@ mod tests {
     fn shrinking_evicts_least_recent_first() {
         let mut shard = Shard::new(5);
         for k in 0..5 {
-            shard.insert(hash(k), k, k);
+            put(&mut shard, k, k);
         }
         shard.get(hash(0), &0);
         assert_eq!(shard.set_share(2), [(1, 1), (2, 2), (3, 3)]);
@@ -302,7 +314,7 @@ mod tests {
                 match op {
                     Op::Get(k) => { shard.get(hash(k), &k); }
                     Op::Peek(k) => { shard.peek(hash(k), &k); }
-                    Op::Insert(k) => { shard.insert(hash(k), k, value); }
+                    Op::Insert(k) => { put(&mut shard, k, value); }
                     Op::Remove(k) => {
                         let present = shard.peek(hash(k), &k).is_some();
                         prop_assert_eq!(shard.remove(hash(k), &k).is_some(), present);

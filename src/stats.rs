@@ -1,13 +1,21 @@
 //! Statistics: counters kept per shard (so that no single cache line is bumped by every
 //! operation of every thread) and per purge, summed into plain snapshots on read.
 //!
-//! Every counter is `Relaxed`: it is only a statistic, never used to decide anything, and a
+//! Every counter but `len` is `Relaxed`: it is only a statistic, never used to decide anything, and a
 //! snapshot taken while other threads work may lag them by a few operations. The per-shard
 //! counters are written only by the thread holding that shard's lock, so they are bumped with a
 //! plain load and store instead of a read-modify-write (the lock orders successive writers). The
 //! purge counters are written by any purging thread and use `fetch_add`, once per purge call.
+//!
+//! `len` is stored with `Release` and loaded with `Acquire` by [`Cache::len`](crate::Cache::len).
+//! A growing `resize` stores the new capacity before it raises the shares (under each shard's
+//! lock), so any length that only the new share allows is published after the new capacity: a
+//! thread that reads `len()` and then `capacity()` sees a capacity at least that new one, even on
+//! weakly ordered CPUs. (On x86 both are plain moves.)
 
-use crate::sync::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use crate::sync::{
+    AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 
 /// Per-shard counters, next to the shard lock on the same padded cache line.
 pub(crate) struct ShardCounters {
@@ -15,7 +23,8 @@ pub(crate) struct ShardCounters {
     misses: AtomicU64,
     inserts: AtomicU64,
     evictions: AtomicU64,
-    /// A copy of the shard's length, so that `len()` takes no lock.
+    /// A copy of the shard's length, so that `len()` takes no lock. `Release`/`Acquire`: see the
+    /// module docs.
     len: AtomicUsize,
     /// A copy of the shard's share of the capacity.
     share: AtomicUsize,
@@ -52,23 +61,23 @@ impl ShardCounters {
         if evicted {
             bump(&self.evictions, 1);
         }
-        self.len.store(len, Relaxed);
+        self.len.store(len, Release);
     }
 
     #[inline]
     pub(crate) fn record_len(&self, len: usize) {
-        self.len.store(len, Relaxed);
+        self.len.store(len, Release);
     }
 
     pub(crate) fn record_share(&self, share: usize, evicted: usize, len: usize) {
         self.share.store(share, Relaxed);
         bump(&self.evictions, evicted as u64);
-        self.len.store(len, Relaxed);
+        self.len.store(len, Release);
     }
 
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.len.load(Relaxed)
+        self.len.load(Acquire)
     }
 
     pub(crate) fn snapshot(&self, (lock_acquisitions, lock_contended): (u64, u64)) -> ShardStats {

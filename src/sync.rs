@@ -22,7 +22,7 @@ pub(crate) use inner::*;
 
 #[cfg(not(loom))]
 mod inner {
-    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
     /// A mutex that never poisons (parking_lot's, which is also smaller and faster than std's).
     pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
@@ -90,7 +90,7 @@ mod inner {
 
 #[cfg(loom)]
 mod inner {
-    pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use std::collections::VecDeque;
 
     /// loom's mutex, with std's poisoning taken off to match the parking_lot side.
@@ -112,8 +112,8 @@ mod inner {
         pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
             match self.0.try_lock() {
                 Ok(guard) => Some(guard),
-                Err(loom::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-                Err(loom::sync::TryLockError::WouldBlock) => None,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
             }
         }
     }
