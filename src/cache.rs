@@ -273,7 +273,7 @@ impl<K, V, S> Cache<K, V, S> {
 
     /// Whether this thread holds a lock of this cache: the re-entry check (guarantee 6). One
     /// thread-local load when this thread holds no shard lock at all, which is always the case
-    /// outside a key's `Hash`/`Eq`/`Borrow` or a value's `Clone`.
+    /// outside a key's `Eq`/`Borrow` or a value's `Clone`.
     #[inline]
     fn is_reentered(&self) -> bool {
         lock::holds_any() && self.shards.iter().any(|shard| shard.lock.is_held_by_this_thread())
@@ -320,7 +320,7 @@ impl<K, V, S> Cache<K, V, S> {
     ///
     /// # Panics
     ///
-    /// If called from a key's `Hash`/`Eq`/`Borrow` or a value's `Clone` while this thread holds a
+    /// If called from a key's `Eq`/`Borrow` or a value's `Clone` while this thread holds a
     /// lock of this cache (it would deadlock).
     ///
     /// ```
@@ -354,7 +354,7 @@ impl<K, V, S> Cache<K, V, S> {
     ///
     /// # Panics
     ///
-    /// If called from a key's `Hash`/`Eq`/`Borrow` or a value's `Clone` while this thread holds a
+    /// If called from a key's `Eq`/`Borrow` or a value's `Clone` while this thread holds a
     /// lock of this cache (it would deadlock).
     ///
     /// ```
@@ -429,7 +429,7 @@ where
     ///
     /// # Panics
     ///
-    /// If called from a key's `Hash`/`Eq`/`Borrow` or a value's `Clone` while this thread holds a
+    /// If called from a key's `Eq`/`Borrow` or a value's `Clone` while this thread holds a
     /// lock of this cache (it would deadlock); [`try_get`](Self::try_get) returns `Err` instead.
     ///
     /// ```

@@ -137,7 +137,7 @@ impl fmt::Display for ResizeError {
 impl std::error::Error for ResizeError {}
 
 /// A call refused because the calling thread is already inside the same cache, holding one of
-/// its shard locks: it came from a key's `Hash`/`Eq`/`Borrow` or a value's `Clone` (guarantee 6).
+/// its shard locks: it came from a key's `Eq`/`Borrow` or a value's `Clone` (guarantee 6).
 /// Blocking would deadlock, so the `try_*` methods return this instead; the plain methods panic.
 ///
 /// A refused call that took ownership of its inputs hands them back: `try_insert` returns

@@ -36,7 +36,8 @@
 //!    (`remove`, the old value from `insert`) or handed to the callback (capacity eviction,
 //!    `clear`, a shrinking `resize`). Entries still queued when the cache is dropped are
 //!    delivered during the drop. Without a callback, evicted values are dropped.
-//! 4. **No user code under a shard lock** except the key's `Hash`/`Eq`/`Borrow` and, for
+//! 4. **No user code under a shard lock** except the key's `Eq`/`Borrow` (its `Hash` runs
+//!    before the lock) and, for
 //!    `get`/`peek`/`snapshot`, `Clone`. Callbacks and every `Drop` of a key or value run after
 //!    the lock is released.
 //! 5. **Re-entrant callbacks work**, with a bounded stack and bounded work per call.
@@ -82,7 +83,8 @@
 //! * **Bounded work per call.** One purge delivers at most what was queued when it started plus
 //!   a few more; a callback that inserts faster than the queue drains leaves the rest queued
 //!   ([`Cache::pending_evictions`]) for later calls.
-//! * **Hash/Eq re-entry is refused.** If a key's `Hash`/`Eq`/`Borrow` or a value's `Clone` calls
+//! * **Eq re-entry is refused.** A key's `Hash` runs before any lock is taken, so it may call
+//!   the cache freely. If a key's `Eq`/`Borrow` or a value's `Clone` calls
 //!   into the same cache while this thread holds one of its locks, `try_*` methods return
 //!   [`Busy`] and the other methods panic with a message naming the cause. A purge reached that
 //!   way returns 0: no callback ever runs while its thread holds a shard lock.

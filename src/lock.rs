@@ -4,7 +4,7 @@
 //!
 //! # Re-entry detection
 //!
-//! User code runs under a shard lock only in a key's `Hash`/`Eq`/`Borrow` and a value's `Clone`.
+//! User code runs under a shard lock only in a key's `Eq`/`Borrow` and a value's `Clone`.
 //! If that code calls back into the same cache, blocking on any of its shard locks could deadlock
 //! (on the lock this thread holds, or against another thread that holds a second shard and
 //! waits for this one). So a thread that holds a lock of a cache may not take another lock of

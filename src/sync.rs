@@ -5,7 +5,7 @@
 //! Both sides offer the same paths and signatures:
 //!
 //! * [`Mutex`]: a poison-free mutex with `lock` and `try_lock`. Poisoning is meaningless here: a
-//!   panic under a shard lock can only come from a key's `Hash`/`Eq`/`Borrow` or a value's `Clone`,
+//!   panic under a shard lock can only come from a key's `Eq`/`Borrow` or a value's `Clone`,
 //!   and the shard code runs those before it mutates anything (see `shard.rs`), so the data behind
 //!   a lock released by unwinding is always consistent.
 //! * [`Queue`]: the eviction queue. Normally crossbeam's lock-free [`SegQueue`]; under loom a
