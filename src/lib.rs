@@ -37,9 +37,8 @@
 //!    `clear`, a shrinking `resize`). Entries still queued when the cache is dropped are
 //!    delivered during the drop. Without a callback, evicted values are dropped.
 //! 4. **No user code under a shard lock** except the key's `Eq`/`Borrow` (its `Hash` runs
-//!    before the lock) and, for
-//!    `get`/`peek`/`snapshot`, `Clone`. Callbacks and every `Drop` of a key or value run after
-//!    the lock is released.
+//!    before the lock) and, for `get`/`peek`/`snapshot`, `Clone`. Callbacks and every `Drop` of
+//!    a key or value run after the lock is released.
 //! 5. **Re-entrant callbacks work**, with a bounded stack and bounded work per call.
 //! 6. **Re-entrant methods never deadlock**: they are refused with [`Busy`] or a panic.
 //! 7. **Panics are contained**: counted, reported, and the cache stays consistent and usable.
