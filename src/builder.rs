@@ -147,6 +147,11 @@ impl<K, V, S> Builder<K, V, S> {
     /// which would make a reference cycle that never drops. Entries still queued when the cache
     /// is dropped are delivered during the drop.
     ///
+    /// Between leaving its shard and reaching the callback, an entry is in neither place: a
+    /// read-through cache whose callback writes back must expect a miss in that window to read
+    /// the old value from its backing store (keep the write-back idempotent and versioned, or
+    /// serialise misses on a key with the write-back).
+    ///
     /// Defaults to: none. Evicted entries are then dropped, outside the lock, and nothing is
     /// queued.
     ///

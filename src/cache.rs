@@ -222,10 +222,11 @@ impl<K, V, S> Cache<K, V, S> {
     /// Returns 0 at once if nothing is queued, if `max_pending_callbacks` callbacks are already
     /// running (the entries stay queued), if this thread is already purging this cache (called
     /// from the callback: the outer purge goes on draining), or if this thread holds one of the
-    /// cache's locks. One call delivers at most what was queued when it started plus a few of
-    /// the entries its own callbacks evict, so it always returns.
+    /// cache's locks. One call delivers at most what was queued when it started (up to a batch
+    /// of 256) plus a few of the entries its own callbacks evict, so it always returns soon.
     ///
-    /// Mutating calls purge on their own; call this to flush the queue when no writes come.
+    /// Mutating calls purge on their own; to flush the queue when no writes come, call this
+    /// until it returns 0 or [`pending_evictions`](Self::pending_evictions) is 0.
     ///
     /// ```
     /// let cache = shardlru::Cache::<u32, u32>::builder()

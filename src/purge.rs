@@ -30,9 +30,10 @@
 //!    itself in `purges_skipped` and leaves the entries queued: threads never wait behind slow
 //!    callbacks.
 //!
-//! Then it delivers at most `queue.len() + PURGE_EXTRA` entries, the length it saw when it
-//! started plus a few entries its own callbacks evicted, so a callback that keeps inserting (an
-//! "amplification" callback) cannot trap the caller: what is left stays queued, visible in
+//! Then it delivers at most `min(queue.len(), PURGE_BATCH) + PURGE_EXTRA` entries: what was
+//! queued when it started, up to a batch, plus a few entries its own callbacks evicted. So a
+//! callback that keeps inserting (an "amplification" callback) cannot trap the caller, and a
+//! caller who meets a backlog delivers one batch of it: what is left stays queued, visible in
 //! [`Cache::pending_evictions`](crate::Cache::pending_evictions), for later purges.
 //!
 //! # Exactly once
@@ -70,9 +71,14 @@ use std::cell::RefCell;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-/// How many entries beyond the queue length it saw at its start one purge call may deliver: room
-/// for the entries its own callbacks evict, so that a short chain (a callback that inserts one
-/// entry, which evicts one) finishes within one call.
+/// The most of the entries queued before it started that one purge call delivers, so that a
+/// caller who meets a backlog (slow callbacks under a small cap) pays for a bounded batch, not
+/// for the whole backlog.
+const PURGE_BATCH: usize = 256;
+
+/// How many entries beyond those one purge call may deliver: room for the entries its own
+/// callbacks evict, so that a short chain (a callback that inserts one entry, which evicts one)
+/// finishes within one call.
 const PURGE_EXTRA: usize = 64;
 
 /// The eviction callback: the cache it belongs to (so that it can call back into it without
@@ -230,7 +236,8 @@ impl<K, V, S> Purger<K, V, S> {
         }
         match self.enter() {
             Some(mut slot) => {
-                slot.deliver(cache, self.queue.len() + PURGE_EXTRA, Resume::AtOnce);
+                let budget = self.queue.len().min(PURGE_BATCH) + PURGE_EXTRA;
+                slot.deliver(cache, budget, Resume::AtOnce);
                 slot.delivered as usize
             }
             None => 0,

@@ -176,7 +176,8 @@ pub struct Stats {
     pub inserts: u64,
     /// Entries evicted for capacity or by a shrinking `resize` (not those removed by `clear`).
     pub evictions: u64,
-    /// Entries handed to the eviction callback, including those whose callback panicked.
+    /// Entries handed to the eviction callback, including those whose callback panicked. Counted
+    /// when each purge call ends (one shared update per call, not per entry).
     pub delivered: u64,
     /// Callbacks that panicked.
     pub callback_panics: u64,

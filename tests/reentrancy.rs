@@ -28,6 +28,10 @@ use support::{DropLog, Tracked, fixed_hasher, watchdog};
 /// (`PURGE_EXTRA` in `src/purge.rs`; the crate docs say "a few more").
 const PURGE_EXTRA: usize = 64;
 
+/// The most of a backlog one purge delivers (`PURGE_BATCH` in `src/purge.rs`, documented on
+/// `Cache::purge`).
+const PURGE_BATCH: usize = 256;
+
 // ---------------------------------------------------------------------------------------------
 // Hooks: user code (a key's Hash or Eq, a value's Clone) that runs a test-provided closure.
 // ---------------------------------------------------------------------------------------------
@@ -949,5 +953,52 @@ fn the_refusal_of_clear_resize_and_snapshot_names_no_missing_method() {
                 );
             }
         }
+    });
+}
+
+/// A caller who meets a backlog pays for one batch of it, not for the whole backlog: with
+/// thousands of entries queued, each `purge()` delivers at most `PURGE_BATCH + PURGE_EXTRA`, the
+/// backlog shrinks call by call, and it drains completely.
+#[test]
+fn a_backlog_is_delivered_one_bounded_batch_per_call() {
+    watchdog("a_backlog_is_delivered_one_bounded_batch_per_call", || {
+        const BACKLOG: u64 = 5_000;
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let cache = Cache::<u64, u64>::builder()
+            .capacity(8)
+            .shards(1)
+            .on_evict({
+                let delivered = delivered.clone();
+                move |cache, evicted| {
+                    delivered.fetch_add(1, SeqCst);
+                    // The first eviction queues a backlog: its inserts evict, and the purges
+                    // they start return at once (this thread is already purging).
+                    if evicted.key == 0 {
+                        for key in 1_000..1_000 + BACKLOG {
+                            cache.insert(key, key);
+                        }
+                    }
+                }
+            })
+            .build()
+            .unwrap();
+        for key in 0..=8 {
+            cache.insert(key, key); // the ninth insert evicts key 0
+        }
+        let mut calls = 0;
+        let mut before = cache.pending_evictions();
+        assert!(before > PURGE_BATCH + PURGE_EXTRA, "a backlog of {before} entries");
+        while before > 0 {
+            let got = cache.purge();
+            calls += 1;
+            assert!(got <= PURGE_BATCH + PURGE_EXTRA, "one call delivered {got}");
+            assert_eq!(cache.pending_evictions(), before - got);
+            assert!(got > 0, "a purge with {before} queued and a free slot delivers");
+            before -= got;
+        }
+        assert!(calls >= BACKLOG as usize / (PURGE_BATCH + PURGE_EXTRA));
+        // Every key but the 8 left in the cache was delivered exactly once.
+        assert_eq!(delivered.load(SeqCst) as u64, 9 + BACKLOG - 8);
+        assert_eq!(cache.len(), 8);
     });
 }
