@@ -18,23 +18,46 @@
 //! one fails:
 //!
 //! 1. **Anything queued?** A racy read. The thread that pushes an entry attempts a purge after
-//!    its push (program order), so an entry missed here is never left without a purge to come.
+//!    its push (program order), so an entry missed here still has that purge to come.
 //! 2. **No shard lock held by this thread?** (`lock::holds_any`.) The purge was reached from a
-//!    key's `Eq` or a value's `Clone`; the call holding the lock will purge once it releases it.
-//!    So a callback never runs while its thread holds any shard lock.
+//!    key's `Eq` or a value's `Clone`, under a lock of this cache or of another one. So a callback
+//!    never runs while its thread holds any shard lock; the entries wait for the next purge (the
+//!    call holding the lock, if it is a mutating call of this cache, ends with one).
 //! 3. **Not already purging this cache on this thread?** (`PURGING`.) A callback called back into
 //!    the cache; the outer purge on this thread keeps draining, so the stack does not grow with
 //!    the length of a chain of evictions.
 //! 4. **A free slot?** `pending_callbacks` counts purging threads, each running at most one
 //!    callback at a time; it may not exceed `max_pending_callbacks`. At the cap the purge counts
-//!    itself in `purges_skipped` and leaves the entries queued: threads never wait behind slow
-//!    callbacks.
+//!    itself in `purges_skipped` and leaves the entries queued, to the slot holders: threads
+//!    never wait behind slow callbacks (see "Nothing stranded").
 //!
 //! Then it delivers at most `min(queue.len(), PURGE_BATCH) + PURGE_EXTRA` entries: what was
 //! queued when it started, up to a batch, plus a few entries its own callbacks evicted. So a
 //! callback that keeps inserting (an "amplification" callback) cannot trap the caller, and a
 //! caller who meets a backlog delivers one batch of it: what is left stays queued, visible in
 //! [`Cache::pending_evictions`](crate::Cache::pending_evictions), for later purges.
+//!
+//! # Nothing stranded
+//!
+//! A purge refused at the cap leaves its entry to the threads holding the slots. A holder that
+//! has just found the queue empty might miss it, so a holder that gives its slot back looks at
+//! the queue again and, if the budget allows, takes a slot again and goes on. That second look
+//! and the refused purge's check of the cap form a store-buffering pattern:
+//!
+//! ```text
+//!   refused purger                    slot holder
+//!   queue.push(entry)                 pending_callbacks.fetch_sub(1)
+//!   fence(SeqCst)                     fence(SeqCst)
+//!   pending_callbacks.load() == cap?  queue.is_empty()?
+//! ```
+//!
+//! With a `SeqCst` fence on each side, one of the fences comes first in the single total order
+//! of `SeqCst` operations, and the thread of the later fence sees the other's write: either the
+//! refused purger sees the freed slot (it then takes it and delivers), or the holder sees the
+//! entry. Without the fences both could read stale values and the entry would wait for some
+//! later call. The fences sit on the refusal path and once per slot release, never per entry.
+//! An entry still waits when the purge that would take it has spent its budget on a backlog;
+//! that is the bound on each call's work, and later calls go on.
 //!
 //! # Exactly once
 //!
@@ -59,13 +82,16 @@
 //! which synchronises each push with its pop. The counter only bounds how many threads are inside
 //! the delivery loop, and read-modify-writes of one atomic are totally ordered whatever their
 //! ordering, so a compare-exchange from `n` to `n + 1` that checks `n < cap` can never let the
-//! count pass the cap. `Relaxed` suffices everywhere here.
+//! count pass the cap. `Relaxed` suffices for the count itself; the two `SeqCst` fences of
+//! "Nothing stranded" order it against the queue.
 
 use crate::cache::Cache;
 use crate::evict::Evicted;
 use crate::lock;
 use crate::stats::PurgeCounters;
-use crate::sync::{AtomicBool, AtomicUsize, Ordering::Relaxed, Queue, sync_thread_local};
+use crate::sync::{
+    AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, Queue, fence, sync_thread_local,
+};
 use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
@@ -235,12 +261,29 @@ impl<K, V, S> Purger<K, V, S> {
             return 0;
         }
         match self.enter() {
-            Some(mut slot) => {
-                let budget = self.queue.len().min(PURGE_BATCH) + PURGE_EXTRA;
-                slot.deliver(cache, budget, Resume::AtOnce);
-                slot.delivered as usize
-            }
+            Some(slot) => self.deliver_in_turn(cache, slot),
             None => 0,
+        }
+    }
+
+    /// The delivery loop of an ordinary purge, from its first slot: see "Nothing stranded".
+    fn deliver_in_turn<'a>(&'a self, cache: &Cache<K, V, S>, mut slot: Slot<'a, K, V, S>) -> usize {
+        let budget = self.queue.len().min(PURGE_BATCH) + PURGE_EXTRA;
+        let mut delivered = 0;
+        loop {
+            slot.deliver(cache, budget - delivered, Resume::AtOnce);
+            delivered += slot.delivered as usize;
+            drop(slot);
+            // SeqCst fence: pairs with the fence of a purge refused at the cap ("Nothing
+            // stranded"): either it sees the slot given back, or this sees its entry.
+            fence(SeqCst);
+            if delivered >= budget || self.queue.is_empty() {
+                return delivered;
+            }
+            match self.enter() {
+                Some(again) => slot = again,
+                None => return delivered,
+            }
         }
     }
 
@@ -266,12 +309,22 @@ impl<K, V, S> Purger<K, V, S> {
         if PURGING.with(|purging| purging.borrow().contains(&id)) {
             return None;
         }
-        // Relaxed throughout: see "Orderings" in the module docs.
+        // Relaxed loads and compare-exchange: see "Orderings" in the module docs.
         let mut pending = self.pending_callbacks.load(Relaxed);
+        let mut fenced = false;
         loop {
             if pending >= self.max_pending_callbacks {
-                PurgeCounters::add(&self.counters.purges_skipped, 1);
-                return None;
+                if fenced {
+                    PurgeCounters::add(&self.counters.purges_skipped, 1);
+                    return None;
+                }
+                // SeqCst fence, then look again: pairs with the fence after a slot is given
+                // back ("Nothing stranded"): either this sees that slot free, or its holder
+                // sees what this thread queued.
+                fence(SeqCst);
+                fenced = true;
+                pending = self.pending_callbacks.load(Relaxed);
+                continue;
             }
             match self.pending_callbacks.compare_exchange_weak(
                 pending,

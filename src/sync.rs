@@ -22,7 +22,7 @@ pub(crate) use inner::*;
 
 #[cfg(not(loom))]
 mod inner {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 
     /// A mutex that never poisons (parking_lot's, which is also smaller and faster than std's).
     pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
@@ -90,7 +90,7 @@ mod inner {
 
 #[cfg(loom)]
 mod inner {
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
     use std::collections::VecDeque;
 
     /// loom's mutex, with std's poisoning taken off to match the parking_lot side.
