@@ -29,7 +29,7 @@ use crate::sync::{AtomicUsize, Mutex, Ordering::Relaxed};
 use ahash::RandomState;
 use crossbeam_utils::CachePadded;
 use std::borrow::Borrow;
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 /// The shard index comes from bits 32 and up of the hash. hashbrown takes the bucket index from
 /// the low bits and its tag from the top 7, so the middle bits spread keys over shards without
@@ -417,9 +417,17 @@ where
     S: BuildHasher,
 {
     /// Hashes `key` and picks its shard: the one hash of every keyed call.
+    ///
+    /// The hash goes through `Hash::hash` into a fresh `Hasher`, never `BuildHasher::hash_one`:
+    /// `Borrow` lookups rely on a key and its borrowed form feeding a hasher the same bytes, and
+    /// some `hash_one` overrides (ahash's specialised one on nightly compilers) hash a `u64` or a
+    /// `str` by another route than a type whose `Hash` writes that `u64` or `str`, so a
+    /// `String` key looked up by `&str` would be missed.
     #[inline]
     fn locate<Q: Hash + ?Sized>(&self, key: &Q) -> (u64, &LockedShard<K, V>) {
-        let hash = self.hasher.hash_one(key);
+        let mut hasher = self.hasher.build_hasher();
+        key.hash(&mut hasher);
+        let hash = hasher.finish();
         let index = (hash >> SHARD_HASH_SHIFT) as usize & self.shard_mask;
         (hash, &self.shards[index])
     }

@@ -334,3 +334,33 @@ fn shard_statistics_add_up_to_the_totals() {
     assert!(stats.evictions > 0 && stats.hits > 0 && stats.misses > 0);
     assert_eq!(stats.delivered, stats.evictions, "no clear: every delivery was an eviction");
 }
+
+/// Borrowed lookups find keys with the default hasher when the borrowed form is a primitive that
+/// a hasher may special-case: a key whose `Hash` writes a `u64`, looked up by `&u64`. (ahash's
+/// `hash_one` is specialised on nightly compilers and hashes a bare `u64` by another route; the
+/// cache must hash through `Hash::hash` so that both forms agree.)
+#[test]
+fn a_key_is_found_by_its_borrowed_primitive_form() {
+    #[derive(PartialEq, Eq)]
+    struct Id(u64);
+    impl std::hash::Hash for Id {
+        fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+            self.0.hash(state);
+        }
+    }
+    impl std::borrow::Borrow<u64> for Id {
+        fn borrow(&self) -> &u64 {
+            &self.0
+        }
+    }
+    let cache = Cache::<Id, u64>::builder().capacity(64).build().unwrap();
+    for id in 0..32 {
+        cache.insert(Id(id), id * 10);
+    }
+    for id in 0..32u64 {
+        assert_eq!(cache.get(&id), Some(id * 10), "get(&{id})");
+        assert!(cache.contains_key(&id));
+    }
+    assert_eq!(cache.remove(&7u64), Some(70));
+    assert_eq!(cache.len(), 31);
+}
