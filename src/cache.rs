@@ -424,6 +424,7 @@ where
     /// `str` by another route than a type whose `Hash` writes that `u64` or `str`, so a
     /// `String` key looked up by `&str` would be missed.
     #[inline]
+    #[expect(clippy::manual_hash_one, reason = "hash_one may be overridden inconsistently")]
     fn locate<Q: Hash + ?Sized>(&self, key: &Q) -> (u64, &LockedShard<K, V>) {
         let mut hasher = self.hasher.build_hasher();
         key.hash(&mut hasher);
@@ -612,8 +613,12 @@ where
                 Some(old)
             }
             Inserted::New { evicted: Some((key, value)) } => {
-                self.evict(key, value, RemovalCause::Capacity);
-                None
+                let Some(purger) = &self.purger else { return Ok(None) };
+                // Straight to the callback when a slot is free; this purge stands for the one
+                // that ends every write.
+                let evicted = Evicted { key, value, cause: RemovalCause::Capacity };
+                purger.push_and_purge(self, evicted);
+                return Ok(None);
             }
             Inserted::New { evicted: None } => None,
         };

@@ -14,6 +14,10 @@
 //! runs the callback on each, holding no lock of any kind. Every mutating call ends with a purge
 //! attempt, and [`Cache::purge`](crate::Cache::purge) runs one on demand.
 //!
+//! The common case takes a shortcut (`push_and_purge`): an insert that evicts while nothing is
+//! queued and a slot is free hands its entry straight to the callback, with no queue round
+//! trip. Whenever that is not so, it pushes and purges like everyone else.
+//!
 //! A purge goes through these checks, in order, and returns at once (delivering nothing) when
 //! one fails:
 //!
@@ -54,8 +58,17 @@
 //! With a `SeqCst` fence on each side, one of the fences comes first in the single total order
 //! of `SeqCst` operations, and the thread of the later fence sees the other's write: either the
 //! refused purger sees the freed slot (it then takes it and delivers), or the holder sees the
-//! entry. Without the fences both could read stale values and the entry would wait for some
-//! later call. The fences sit on the refusal path and once per slot release, never per entry.
+//! entry.
+//!
+//! Only a holder whose release takes the count down *from the cap* needs its fence. A refused
+//! purger read the cap, written by some slot acquisition; the next change of the count in its
+//! modification order can only be a release, from the cap. That release's fence is the partner:
+//! were it first in the `SeqCst` order, the refused purger's load (after its own fence) would
+//! read that release's value or a later one, not the cap. Releases from below the cap owe no
+//! refused purger anything, so the common case (the cap far from reached) pays no fence.
+//!
+//! Without the fences both could read stale values and the entry would wait for some later
+//! call. The fences sit on the refusal path and on releases from the cap, never per entry.
 //! An entry still waits when the purge that would take it has spent its budget on a backlog;
 //! that is the bound on each call's work, and later calls go on.
 //!
@@ -93,7 +106,7 @@ use crate::sync::{
     AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, Queue, fence, sync_thread_local,
 };
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
@@ -196,9 +209,15 @@ impl fmt::Debug for CallbackPanic<'_> {
 }
 
 sync_thread_local! {
-    /// The purges running on this thread, innermost last, by `Purger` address. Nested entries
-    /// belong to different caches (a callback of one cache writing to another).
-    static PURGING: RefCell<Vec<usize>> = RefCell::new(Vec::new());
+    /// The innermost purge running on this thread, by `Purger` address, or 0. A `Cell` (no
+    /// destructor, so no lazy registration on access): the common case touches only this one.
+    static PURGING: Cell<usize> = Cell::new(0);
+}
+
+sync_thread_local! {
+    /// The purges running on this thread further out than `PURGING`, innermost last. Only
+    /// nested purges of different caches (a callback of one cache writing to another) use it.
+    static PURGING_OUTER: RefCell<Vec<usize>> = RefCell::new(Vec::new());
 }
 
 /// The eviction queue, the callback and the pending-callback cap of one cache.
@@ -260,27 +279,64 @@ impl<K, V, S> Purger<K, V, S> {
         if self.queue.is_empty() || lock::holds_any() {
             return 0;
         }
-        match self.enter() {
-            Some(slot) => self.deliver_in_turn(cache, slot),
+        match self.enter(Refusal::Fenced) {
+            Some(slot) => self.deliver_in_turn(cache, slot, None),
             None => 0,
         }
     }
 
+    /// `push(evicted)` then `purge`, except that when nothing is queued and a slot is free right
+    /// now, `evicted` goes straight to the callback instead of through the queue: the common
+    /// case (one eviction per insert, nothing queued) costs no queue push and pop and writes
+    /// none of the queue's cache lines. With entries already queued it goes behind them, so one
+    /// thread's evictions reach the callback in order. When no slot is free (or this thread
+    /// holds a shard lock, is already purging this cache, or the cache is closing), it is
+    /// exactly `push` then `purge`, so a refusal at the cap still comes after the push, as
+    /// "Nothing stranded" needs.
+    pub(crate) fn push_and_purge(&self, cache: &Cache<K, V, S>, evicted: Evicted<K, V>) -> usize {
+        // Relaxed: as in `push`.
+        if self.queue.is_empty() && !self.closing.load(Relaxed) && !lock::holds_any() {
+            if let Some(slot) = self.enter(Refusal::Quiet) {
+                return self.deliver_in_turn(cache, slot, Some(evicted));
+            }
+        }
+        // Handed back (and dropped here) only while the cache is being dropped.
+        drop(self.push(evicted));
+        self.purge(cache)
+    }
+
     /// The delivery loop of an ordinary purge, from its first slot: see "Nothing stranded".
-    fn deliver_in_turn<'a>(&'a self, cache: &Cache<K, V, S>, mut slot: Slot<'a, K, V, S>) -> usize {
-        let budget = self.queue.len().min(PURGE_BATCH) + PURGE_EXTRA;
+    /// `first` is an entry in hand that was never queued; it counts against the budget as if
+    /// it had been.
+    fn deliver_in_turn<'a>(
+        &'a self,
+        cache: &Cache<K, V, S>,
+        mut slot: Slot<'a, K, V, S>,
+        mut first: Option<Evicted<K, V>>,
+    ) -> usize {
+        let in_hand = usize::from(first.is_some());
+        let budget = (self.queue.len() + in_hand).min(PURGE_BATCH) + PURGE_EXTRA;
         let mut delivered = 0;
         loop {
-            slot.deliver(cache, budget - delivered, Resume::AtOnce);
+            if let Some(evicted) = first.take() {
+                slot.deliver_one(cache, evicted, Resume::AtOnce);
+            }
+            // Usually nothing is queued after a hand-off: skip a `pop` that would find nothing.
+            if !self.queue.is_empty() {
+                let left = budget.saturating_sub(delivered + slot.delivered as usize);
+                slot.deliver(cache, left, Resume::AtOnce);
+            }
             delivered += slot.delivered as usize;
-            drop(slot);
-            // SeqCst fence: pairs with the fence of a purge refused at the cap ("Nothing
-            // stranded"): either it sees the slot given back, or this sees its entry.
-            fence(SeqCst);
+            if slot.give_back() >= self.max_pending_callbacks {
+                // SeqCst fence: pairs with the fence of a purge refused at the cap ("Nothing
+                // stranded"): either it sees the slot given back, or this sees its entry. Only
+                // a release from the cap can owe a refused purge: see "Nothing stranded".
+                fence(SeqCst);
+            }
             if delivered >= budget || self.queue.is_empty() {
                 return delivered;
             }
-            match self.enter() {
+            match self.enter(Refusal::Fenced) {
                 Some(again) => slot = again,
                 None => return delivered,
             }
@@ -295,7 +351,7 @@ impl<K, V, S> Purger<K, V, S> {
     /// [`PanicPolicy::Resume`] does not stop the drain; the first one resumes after it.
     pub(crate) fn drain_on_drop(&self, cache: &Cache<K, V, S>) {
         self.closing.store(true, Relaxed);
-        let Some(mut slot) = self.enter() else { return };
+        let Some(mut slot) = self.enter(Refusal::Fenced) else { return };
         let first_panic = slot.deliver(cache, usize::MAX, Resume::AfterDrain);
         drop(slot);
         if let Some(payload) = first_panic {
@@ -304,9 +360,12 @@ impl<K, V, S> Purger<K, V, S> {
     }
 
     /// Checks 3 and 4 of the protocol: takes a delivery slot, or says why not by returning `None`.
-    fn enter(&self) -> Option<Slot<'_, K, V, S>> {
+    fn enter(&self, refusal: Refusal) -> Option<Slot<'_, K, V, S>> {
         let id = self as *const Self as usize;
-        if PURGING.with(|purging| purging.borrow().contains(&id)) {
+        let outer = PURGING.with(Cell::get);
+        if outer == id
+            || (outer != 0 && PURGING_OUTER.with(|purging| purging.borrow().contains(&id)))
+        {
             return None;
         }
         // Relaxed loads and compare-exchange: see "Orderings" in the module docs.
@@ -314,6 +373,9 @@ impl<K, V, S> Purger<K, V, S> {
         let mut fenced = false;
         loop {
             if pending >= self.max_pending_callbacks {
+                if refusal == Refusal::Quiet {
+                    return None;
+                }
                 if fenced {
                     PurgeCounters::add(&self.counters.purges_skipped, 1);
                     return None;
@@ -337,9 +399,23 @@ impl<K, V, S> Purger<K, V, S> {
                 Err(actual) => pending = actual,
             }
         }
-        PURGING.with(|purging| purging.borrow_mut().push(id));
-        Some(Slot { purger: self, id, delivered: 0, panics: 0 })
+        if outer != 0 {
+            PURGING_OUTER.with(|purging| purging.borrow_mut().push(outer));
+        }
+        PURGING.with(|purging| purging.set(id));
+        Some(Slot { purger: self, id, outer, delivered: 0, panics: 0 })
     }
+}
+
+/// What [`Purger::enter`] does when it finds every slot taken.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// The refusal of a purge: fence and look again ("Nothing stranded"), then count the purge
+    /// as skipped.
+    Fenced,
+    /// Just return `None`: the caller has queued nothing yet and falls back to `push` then
+    /// `purge`, which refuses properly.
+    Quiet,
 }
 
 /// One thread's place in the delivery loop. Dropping it (also while unwinding) gives the slot
@@ -347,6 +423,8 @@ impl<K, V, S> Purger<K, V, S> {
 struct Slot<'a, K, V, S> {
     purger: &'a Purger<K, V, S>,
     id: usize,
+    /// The purge this one nests in on this thread (`PURGING` before it), or 0.
+    outer: usize,
     delivered: u64,
     panics: u64,
 }
@@ -370,41 +448,67 @@ impl<K, V, S> Slot<'_, K, V, S> {
         budget: usize,
         resume: Resume,
     ) -> Option<Box<dyn Any + Send>> {
-        let purger = self.purger;
         let mut held_back = None;
         for _ in 0..budget {
-            let Some(evicted) = purger.queue.pop() else { break };
-            self.delivered += 1;
-            let outcome = catch_unwind(AssertUnwindSafe(|| (purger.callback)(cache, evicted)));
-            let Err(payload) = outcome else { continue };
-            self.panics += 1;
-            let report = |payload| CallbackPanic { cache_name: &purger.name, payload };
-            match &purger.on_panic {
-                PanicPolicy::Report(handler) => handler(report(payload)),
-                // A second panic while unwinding would abort the process: report it instead.
-                PanicPolicy::Resume if std::thread::panicking() => {
-                    report_to_stderr(report(payload))
-                }
-                PanicPolicy::Resume if resume == Resume::AtOnce => resume_unwind(payload),
-                PanicPolicy::Resume => {
-                    held_back.get_or_insert(payload);
-                }
+            let Some(evicted) = self.purger.queue.pop() else { break };
+            if let Some(payload) = self.deliver_one(cache, evicted, resume) {
+                held_back.get_or_insert(payload);
             }
         }
         held_back
+    }
+
+    /// Hands one entry to the callback. Returns its panic if `resume` holds it back.
+    fn deliver_one(
+        &mut self,
+        cache: &Cache<K, V, S>,
+        evicted: Evicted<K, V>,
+        resume: Resume,
+    ) -> Option<Box<dyn Any + Send>> {
+        let purger = self.purger;
+        self.delivered += 1;
+        let outcome = catch_unwind(AssertUnwindSafe(|| (purger.callback)(cache, evicted)));
+        let Err(payload) = outcome else { return None };
+        self.panics += 1;
+        let report = |payload| CallbackPanic { cache_name: &purger.name, payload };
+        match &purger.on_panic {
+            PanicPolicy::Report(handler) => handler(report(payload)),
+            // A second panic while unwinding would abort the process: report it instead.
+            PanicPolicy::Resume if std::thread::panicking() => report_to_stderr(report(payload)),
+            PanicPolicy::Resume if resume == Resume::AtOnce => resume_unwind(payload),
+            PanicPolicy::Resume => return Some(payload),
+        }
+        None
+    }
+}
+
+impl<K, V, S> Slot<'_, K, V, S> {
+    /// Gives the slot back, as dropping it does, and returns the count of pending callbacks
+    /// from just before.
+    fn give_back(self) -> usize {
+        std::mem::ManuallyDrop::new(self).release()
+    }
+
+    /// Leaves `PURGING`, gives the slot back and publishes the counts; returns the count of
+    /// pending callbacks from just before. Runs once: from `give_back` or from `drop`.
+    fn release(&self) -> usize {
+        let purger = self.purger;
+        let innermost = PURGING.with(|purging| purging.replace(self.outer));
+        debug_assert_eq!(innermost, self.id, "purges nest: the innermost leaves first");
+        if self.outer != 0 {
+            let popped = PURGING_OUTER.with(|purging| purging.borrow_mut().pop());
+            debug_assert_eq!(popped, Some(self.outer), "purges nest: the innermost leaves first");
+        }
+        // Relaxed: see "Orderings" in the module docs.
+        let before = purger.pending_callbacks.fetch_sub(1, Relaxed);
+        PurgeCounters::add(&purger.counters.delivered, self.delivered);
+        PurgeCounters::add(&purger.counters.callback_panics, self.panics);
+        before
     }
 }
 
 impl<K, V, S> Drop for Slot<'_, K, V, S> {
     fn drop(&mut self) {
-        let purger = self.purger;
-        PURGING.with(|purging| {
-            let popped = purging.borrow_mut().pop();
-            debug_assert_eq!(popped, Some(self.id), "purges nest: the innermost leaves first");
-        });
-        // Relaxed: see "Orderings" in the module docs.
-        purger.pending_callbacks.fetch_sub(1, Relaxed);
-        PurgeCounters::add(&purger.counters.delivered, self.delivered);
-        PurgeCounters::add(&purger.counters.callback_panics, self.panics);
+        self.release();
     }
 }

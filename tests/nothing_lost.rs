@@ -61,7 +61,10 @@ fn run_threads(cache: &Cache<u32, Value>, drops: &DropLog, seed: u64) -> Vec<Thr
                                 cache.resize(rng.random_range(16..=96)).unwrap();
                             }
                             985..995 => {
-                                assert_eq!(cache.peek(&key).is_some(), cache.contains_key(&key));
+                                // Lookups that leave recency alone; no assertion on them: other
+                                // threads change the same keys between any two calls.
+                                drop(cache.peek(&key));
+                                cache.contains_key(&key);
                             }
                             _ => cache.clear(),
                         }
