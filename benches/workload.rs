@@ -28,3 +28,9 @@ fn scatter(mut x: u64) -> u64 {
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
 }
+
+/// The first `keys` keys of the space, `0..keys` scattered as in [`uniform`]: the exact set a
+/// uniform stream over `keys` keys draws from, to pre-fill a cache with.
+pub fn key_set(keys: u64) -> Vec<u64> {
+    (0..keys).map(scatter).collect()
+}
