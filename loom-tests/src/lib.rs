@@ -123,6 +123,37 @@ where
     );
 }
 
+/// A one-entry, one-shard cache under `max_pending_callbacks(cap)` whose callback records each
+/// delivered key in the returned [`Ledger`] (over `keys`).
+pub fn ledger_cache(cap: usize, keys: &[u32]) -> (Arc<TestCache>, Arc<Ledger>) {
+    let ledger = Ledger::new(keys);
+    let delivered = Arc::clone(&ledger);
+    let cache = builder(1, 1)
+        .max_pending_callbacks(cap)
+        .on_evict(move |_cache, evicted| delivered.deliver(evicted.key))
+        .build()
+        .unwrap();
+    (Arc::new(cache), ledger)
+}
+
+/// Inserts each of `keys` (as its own value) from a loom thread of its own, runs `then` on that
+/// thread after its insert returns, and joins the threads.
+pub fn insert_from_threads(cache: &Arc<TestCache>, keys: &[u32], then: fn()) {
+    let threads: Vec<_> = keys
+        .iter()
+        .map(|&key| {
+            let cache = Arc::clone(cache);
+            loom::thread::spawn(move || {
+                cache.insert(key, key);
+                then();
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}
+
 /// How many times each key reached the eviction callback. A second delivery of a key fails the
 /// model at once, inside the callback that received it.
 pub struct Ledger {

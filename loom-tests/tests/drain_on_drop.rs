@@ -3,20 +3,12 @@
 #![cfg(loom)]
 
 use loom::thread;
-use loom_tests::{Arc, Ledger, builder, run_model};
+use loom_tests::{Arc, ledger_cache, run_model};
 
 #[test]
 fn last_handle_delivers_what_the_cap_left_queued() {
     run_model("drain_on_drop::last_handle_delivers_what_the_cap_left_queued", || {
-        let ledger = Ledger::new(&[0, 1, 2]);
-        let delivered = Arc::clone(&ledger);
-        let cache = Arc::new(
-            builder(1, 1)
-                .max_pending_callbacks(1)
-                .on_evict(move |_cache, evicted| delivered.deliver(evicted.key))
-                .build()
-                .unwrap(),
-        );
+        let (cache, ledger) = ledger_cache(1, &[0, 1, 2]);
         cache.insert(0, 0);
 
         // With a cap of 1, one thread's purge may be refused while the other's has already

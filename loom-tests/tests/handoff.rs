@@ -6,7 +6,7 @@
 
 use loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use loom::thread;
-use loom_tests::{Arc, Ledger, builder, run_model};
+use loom_tests::{Arc, Ledger, builder, insert_from_threads, run_model};
 use shardlru::RemovalCause;
 
 /// Two threads evict one entry each and purge at once; with a cap of 2 both purges may pop.
@@ -27,18 +27,7 @@ fn two_evictions_two_purges() {
         );
         cache.insert(0, 0);
 
-        let threads: Vec<_> = [1, 2]
-            .into_iter()
-            .map(|key| {
-                let cache = Arc::clone(&cache);
-                thread::spawn(move || {
-                    cache.insert(key, key);
-                })
-            })
-            .collect();
-        for thread in threads {
-            thread.join().unwrap();
-        }
+        insert_from_threads(&cache, &[1, 2], || {});
 
         assert_eq!(cache.pending_evictions(), 0, "an evicted entry was left queued");
         ledger.assert_each_key_once(&cache);

@@ -5,8 +5,7 @@
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use loom::thread;
-use loom_tests::{Arc, Ledger, builder, run_model};
+use loom_tests::{Arc, Ledger, builder, insert_from_threads, ledger_cache, run_model};
 
 /// The cap under test.
 const CAP: usize = 1;
@@ -39,18 +38,7 @@ fn cap_one_two_purging_threads() {
         cache.insert(0, 0);
 
         // Each insert evicts the resident entry and purges: the two purges race for one slot.
-        let threads: Vec<_> = [1, 2]
-            .into_iter()
-            .map(|key| {
-                let cache = Arc::clone(&cache);
-                thread::spawn(move || {
-                    cache.insert(key, key);
-                })
-            })
-            .collect();
-        for thread in threads {
-            thread.join().unwrap();
-        }
+        insert_from_threads(&cache, &[1, 2], || {});
 
         // Both slots were given back: this purge is not refused at the cap, and it delivers the
         // entry this insert evicts plus whatever a refused purge left queued.
@@ -78,28 +66,9 @@ fn cap_one_two_purging_threads() {
 #[test]
 fn refused_purge_leaves_no_entry_behind() {
     run_model("purge_cap::refused_purge_leaves_no_entry_behind", || {
-        let ledger = Ledger::new(&[0, 1, 2]);
-        let delivered = Arc::clone(&ledger);
-        let cache = Arc::new(
-            builder(1, 1)
-                .max_pending_callbacks(CAP)
-                .on_evict(move |_cache, evicted| delivered.deliver(evicted.key))
-                .build()
-                .unwrap(),
-        );
+        let (cache, ledger) = ledger_cache(CAP, &[0, 1, 2]);
         cache.insert(0, 0);
-        let threads: Vec<_> = [1, 2]
-            .into_iter()
-            .map(|key| {
-                let cache = Arc::clone(&cache);
-                thread::spawn(move || {
-                    cache.insert(key, key);
-                })
-            })
-            .collect();
-        for thread in threads {
-            thread.join().unwrap();
-        }
+        insert_from_threads(&cache, &[1, 2], || {});
         assert_eq!(cache.pending_evictions(), 0, "an entry stranded after every call returned");
         ledger.assert_each_key_once(&cache);
     });

@@ -4,8 +4,7 @@
 //! trace on its thread: the next purge there delivers.
 #![cfg(loom)]
 
-use loom::thread;
-use loom_tests::{Arc, Ledger, builder, run_model};
+use loom_tests::{Arc, Ledger, builder, insert_from_threads, run_model};
 use std::cell::Cell;
 
 loom::thread_local! {
@@ -49,19 +48,7 @@ fn callback_that_evicts_and_purges() {
         cache.insert(AMPLIFIER, 0);
         assert_eq!(ledger.count(FIRST), 1);
 
-        let threads: Vec<_> = [1, 2]
-            .into_iter()
-            .map(|key| {
-                let cache = Arc::clone(&cache);
-                thread::spawn(move || {
-                    cache.insert(key, key);
-                    DEPTH.with(|depth| assert_eq!(depth.get(), 0));
-                })
-            })
-            .collect();
-        for thread in threads {
-            thread.join().unwrap();
-        }
+        insert_from_threads(&cache, &[1, 2], || DEPTH.with(|depth| assert_eq!(depth.get(), 0)));
 
         // Every entry a callback evicted was delivered by an outer purge before the threads
         // returned: the default cap refuses no purge, and the budget is far above 3 entries.
