@@ -85,8 +85,11 @@ use std::time::{Duration, Instant};
 const WARM_UP: Duration = Duration::from_secs(1);
 /// One read-through get in this many is timed.
 const SAMPLE_EVERY: u64 = 16;
-/// Length of the precomputed synthetic key stream, shared by the threads (each starts at its
-/// own offset and cycles through it). The same stream serves every configuration.
+/// Length of the precomputed synthetic key stream. Each thread cycles through its own segment of
+/// it (disjoint segments of one random stream are independent samples), so two threads never
+/// fall into step on the same keys, which would inflate both the hit ratio and the contention;
+/// between two visits to one position the threads together issue the whole stream, far more
+/// requests than a cache can hold. The same stream serves every configuration.
 const STREAM_LEN: usize = 1 << 22;
 /// Requests of a trace a thread takes at a time. The threads take chunks in turn from one
 /// cursor, so together they replay the trace in nearly its order: a thread that is preempted
@@ -698,11 +701,28 @@ struct SyntheticRun {
     cache: Cache<u64, u64>,
     callback: Arc<CallbackState>,
     row: Row,
-    /// Each worker's place in the key stream and its random source, kept from slice to slice.
-    workers: Vec<(usize, SmallRng)>,
+    /// The workers, each with its own part of the key stream, kept from slice to slice.
+    workers: Vec<Worker>,
     /// Lock acquisitions per shard while measuring.
     acquisitions: Vec<u64>,
     warm: bool,
+}
+
+/// One synthetic worker's place in the key stream and its random source, kept from slice to
+/// slice.
+struct Worker {
+    /// This worker's own part of the stream, which it cycles through.
+    segment: std::ops::Range<usize>,
+    /// The next position to request, inside `segment`.
+    next: usize,
+    rng: SmallRng,
+}
+
+impl Worker {
+    fn advance(&mut self) {
+        self.next =
+            if self.next + 1 == self.segment.end { self.segment.start } else { self.next + 1 };
+    }
 }
 
 impl SyntheticRun {
@@ -710,7 +730,14 @@ impl SyntheticRun {
         let callback = CallbackState::new(work, args.max_pending.is_some());
         let cache = build(args.capacity, config, &callback)?;
         let workers = (0..args.threads)
-            .map(|t| (t * keys / args.threads, SmallRng::seed_from_u64(SEED + 1 + t as u64)))
+            .map(|t| {
+                let segment = t * keys / args.threads..(t + 1) * keys / args.threads;
+                Worker {
+                    next: segment.start,
+                    segment,
+                    rng: SmallRng::seed_from_u64(SEED + 1 + t as u64),
+                }
+            })
             .collect();
         Ok(SyntheticRun {
             acquisitions: vec![0; cache.shard_count()],
@@ -740,7 +767,7 @@ impl SyntheticRun {
         let finished = thread::scope(|s| {
             let handles: Vec<_> = workers
                 .into_iter()
-                .map(|(mut i, mut rng)| {
+                .map(|mut worker| {
                     let phase = &phase;
                     s.spawn(move || {
                         let mut recorder = Recorder::new(cache, callback.count);
@@ -752,16 +779,16 @@ impl SyntheticRun {
                                 MEASURING if !recorder.measuring => recorder.start_measuring(),
                                 _ => {}
                             }
-                            let key = keys[i];
-                            i = if i + 1 == keys.len() { 0 } else { i + 1 };
-                            if rng.random::<f64>() < read_ratio {
+                            let key = keys[worker.next];
+                            worker.advance();
+                            if worker.rng.random::<f64>() < read_ratio {
                                 recorder.read_through(key);
                             } else {
                                 recorder.insert(key);
                             }
                         }
                         recorder.stop_measuring();
-                        (i, rng, recorder)
+                        (worker, recorder)
                     })
                 })
                 .collect();
@@ -801,9 +828,9 @@ impl SyntheticRun {
             }
             handles.into_iter().map(|h| h.join().expect("a worker panicked")).collect::<Vec<_>>()
         });
-        for (i, rng, recorder) in finished {
+        for (worker, recorder) in finished {
             recorder.add_to(&mut self.row);
-            self.workers.push((i, rng));
+            self.workers.push(worker);
         }
         self.warm = true;
     }
