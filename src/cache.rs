@@ -272,21 +272,25 @@ impl<K, V, S> Cache<K, V, S> {
         self.shards.iter().map(|shard| shard.counters.snapshot(shard.lock.counts())).collect()
     }
 
+    /// This cache's id for re-entry detection (`lock.rs`): the address of its shard array,
+    /// unique among live caches and stable while the cache is borrowed.
+    #[inline]
+    fn id(&self) -> usize {
+        self.shards.as_ptr() as usize
+    }
+
     /// Whether this thread holds a lock of this cache: the re-entry check (guarantee 6). One
     /// thread-local load when this thread holds no shard lock at all, which is always the case
     /// outside a key's `Eq`/`Borrow` or a value's `Clone`.
     #[inline]
     fn is_reentered(&self) -> bool {
-        lock::holds_any() && self.shards.iter().any(|shard| shard.lock.is_held_by_this_thread())
+        lock::holds_lock_of(self.id())
     }
 
     /// Locks a shard, unless this thread is already inside this cache.
     #[inline]
     fn lock<'a>(&self, shard: &'a LockedShard<K, V>) -> Result<ShardGuard<'a, Shard<K, V>>, Busy> {
-        if self.is_reentered() {
-            return Err(Busy::new(()));
-        }
-        Ok(shard.lock.lock())
+        shard.lock.lock(self.id()).ok_or(Busy::new(()))
     }
 
     /// Hands an entry that left a shard to the callback's queue, or drops it if there is no
@@ -395,7 +399,9 @@ impl<K, V, S> Cache<K, V, S> {
             }
             for (index, shard) in self.shards.iter().enumerate() {
                 let share = share_of(capacity, shards, index);
-                let mut guard = shard.lock.lock();
+                let Some(mut guard) = shard.lock.lock(self.id()) else {
+                    unreachable!("checked above: this thread holds no lock of this cache")
+                };
                 let removed = guard.set_share(share);
                 shard.counters.record_share(share, removed.len(), guard.len());
                 evicted.extend(removed);

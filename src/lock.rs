@@ -1,35 +1,31 @@
-//! The shard lock: a mutex that knows which thread holds it, so that a re-entrant call from the
-//! same thread is refused instead of deadlocking (guarantee 6), and that counts how often it was
-//! found held (the contention statistic users tune the shard count by).
+//! The shard lock: a mutex that refuses a re-entrant acquisition by the same thread instead of
+//! deadlocking (guarantee 6), and that counts how often it was found held (the contention
+//! statistic users tune the shard count by).
 //!
 //! # Re-entry detection
 //!
-//! User code runs under a shard lock only in a key's `Eq`/`Borrow` and a value's `Clone`.
-//! If that code calls back into the same cache, blocking on any of its shard locks could deadlock
-//! (on the lock this thread holds, or against another thread that holds a second shard and
-//! waits for this one). So a thread that holds a lock of a cache may not take another lock of
-//! that cache: the call is refused with `Busy` or a panic.
+//! User code runs under a shard lock only in a key's `Eq`/`Borrow` and a value's `Clone`. If
+//! that code calls back into the same cache, blocking on any of its shard locks could deadlock
+//! (on the lock this thread holds, or against another thread that holds a second shard and waits
+//! for this one). So a thread that holds a lock of a cache may not take another lock of that
+//! cache: [`ShardLock::lock`] refuses, and the cache turns that into `Busy` or a panic.
 //!
-//! Two pieces of state answer "does this thread hold a lock of this cache?":
+//! The answer to "does this thread hold a lock of this cache?" lives entirely in thread-local
+//! state, so no other thread ever reads or writes it and it needs no atomics:
 //!
-//! * `LOCKS_HELD`, a per-thread count of the shard locks (of any cache) this thread holds. On the
-//!   hot path it is zero, and one thread-local load answers "no".
-//! * `owner` on each lock: the token of the thread holding it, or `UNOWNED`. Only when
-//!   `LOCKS_HELD` is not zero does the cache scan its locks' owners for this thread's token.
+//! * `INNERMOST`: the id of the cache whose shard lock this thread took last and still holds, or
+//!   [`NONE`]. On the hot path it is `NONE`, and one thread-local load answers "no".
+//! * `OUTER`: the caches of the locks this thread holds further out, innermost last. Only a
+//!   thread whose user code, under one cache's lock, calls into another cache ever pushes here.
 //!
-//! The token is the address of this thread's `LOCKS_HELD` cell: unique among live threads, free to
-//! compute, and never `UNOWNED` (zero).
+//! A cache's id is any address that is unique among live caches and stable while the cache is
+//! borrowed (the cache uses its shard array's). Locks nest strictly (a guard lives in one stack
+//! frame of its thread), so each guard restores `INNERMOST` to what it found and pops `OUTER` if
+//! it pushed.
 //!
-//! `owner` is written only by the thread that holds the lock: set right after acquiring it,
-//! cleared right before releasing it. So a thread that reads its *own* token there holds the lock
-//! (it wrote the token itself and has not cleared it yet), and a thread that does not hold the
-//! lock can never read its own token: other threads only ever write theirs or `UNOWNED`. Only that
-//! equality is ever decided, and a thread always sees its own latest writes, so `Relaxed` suffices
-//! for every access to `owner`; the mutex orders everything else.
-//!
-//! Building with `RUSTFLAGS="--cfg shardlru_no_reentry_check"` compiles the detection out (no
-//! owner, no per-thread count). It exists only to measure what the detection costs; a cache built
-//! that way deadlocks on a re-entrant call instead of refusing it.
+//! Building with `RUSTFLAGS="--cfg shardlru_no_reentry_check"` compiles the detection out. It
+//! exists only to measure what the detection costs; a cache built that way deadlocks on a
+//! re-entrant call instead of refusing it.
 //!
 //! # Contention counting
 //!
@@ -38,38 +34,67 @@
 //! holder (a plain load and store: only the holder writes it). `--cfg shardlru_no_contention_count`
 //! compiles the counting out, only to measure what it costs.
 
-use crate::sync::{
-    AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering::Relaxed, sync_thread_local,
-};
-use std::cell::Cell;
+use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering::Relaxed, sync_thread_local};
+use std::cell::{Cell, RefCell};
 use std::ops::{Deref, DerefMut};
 
-/// `owner` of a lock that no thread holds.
-const UNOWNED: usize = 0;
+/// `INNERMOST` of a thread that holds no shard lock. Never a cache's id (an address).
+const NONE: usize = 0;
 
 sync_thread_local! {
-    /// How many shard locks, of any cache, this thread holds right now.
-    static LOCKS_HELD: Cell<usize> = Cell::new(0);
+    /// The cache whose shard lock this thread took last and still holds, or `NONE`.
+    static INNERMOST: Cell<usize> = Cell::new(NONE);
 }
 
-/// This thread's token (see the module docs) and how many shard locks it holds.
-#[inline]
-fn this_thread() -> (usize, usize) {
-    LOCKS_HELD.with(|held| (held as *const Cell<usize> as usize, held.get()))
+sync_thread_local! {
+    /// The caches of the shard locks this thread holds further out than `INNERMOST`, innermost
+    /// last. Empty unless one cache's user code, under its lock, called into another cache.
+    static OUTER: RefCell<Vec<usize>> = RefCell::new(Vec::new());
 }
 
-/// Whether this thread holds any shard lock of any cache. One thread-local load: the hot-path
-/// check before the owner scan.
+/// Whether this thread holds any shard lock of any cache. One thread-local load.
 #[inline]
 pub(crate) fn holds_any() -> bool {
-    !cfg!(shardlru_no_reentry_check) && LOCKS_HELD.with(|held| held.get() != 0)
+    !cfg!(shardlru_no_reentry_check) && INNERMOST.with(Cell::get) != NONE
 }
 
-/// A shard's mutex with its owner and contention counters. See the module docs.
+/// Whether this thread holds a shard lock of the cache `cache`.
+#[inline]
+pub(crate) fn holds_lock_of(cache: usize) -> bool {
+    if cfg!(shardlru_no_reentry_check) {
+        return false;
+    }
+    match INNERMOST.with(Cell::get) {
+        NONE => false,
+        innermost => innermost == cache || held_further_out(cache),
+    }
+}
+
+/// Whether `cache` is on `OUTER`. Only reached while this thread holds some shard lock, i.e.
+/// from user code under a lock: kept out of line so the hot path stays small.
+#[cold]
+#[inline(never)]
+fn held_further_out(cache: usize) -> bool {
+    OUTER.with(|outer| outer.borrow().contains(&cache))
+}
+
+/// Pushes `outer` onto `OUTER`: a lock taken while another cache's lock is held.
+#[cold]
+#[inline(never)]
+fn push_outer(outer: usize) {
+    OUTER.with(|held| held.borrow_mut().push(outer));
+}
+
+/// Pops what [`push_outer`] pushed.
+#[cold]
+#[inline(never)]
+fn pop_outer() {
+    OUTER.with(|held| held.borrow_mut().pop());
+}
+
+/// A shard's mutex with its contention counters. See the module docs.
 pub(crate) struct ShardLock<T> {
     mutex: Mutex<T>,
-    /// The token of the thread holding `mutex`, or `UNOWNED`. Written only by the holder.
-    owner: AtomicUsize,
     /// How many times the lock was taken. Written only by the holder.
     acquisitions: AtomicU64,
     /// How many times a thread found the lock held and had to wait.
@@ -80,22 +105,19 @@ impl<T> ShardLock<T> {
     pub(crate) fn new(value: T) -> Self {
         Self {
             mutex: Mutex::new(value),
-            owner: AtomicUsize::new(UNOWNED),
             acquisitions: AtomicU64::new(0),
             contended: AtomicU64::new(0),
         }
     }
 
-    /// Whether the calling thread holds this lock. Callers check [`holds_any`] first.
-    pub(crate) fn is_held_by_this_thread(&self) -> bool {
-        // Relaxed: only this thread ever writes its own token here (module docs).
-        self.owner.load(Relaxed) == this_thread().0
-    }
-
-    /// Takes the lock, blocking if another thread holds it. The caller has made sure that this
-    /// thread does not hold it already (the cache's re-entry check).
-    #[inline]
-    pub(crate) fn lock(&self) -> ShardGuard<'_, T> {
+    /// Takes the lock for the cache `cache`, blocking if another thread holds it, or returns
+    /// `None` at once if this thread already holds a lock of that cache (waiting would deadlock).
+    #[inline(always)]
+    pub(crate) fn lock(&self, cache: usize) -> Option<ShardGuard<'_, T>> {
+        let outer = if cfg!(shardlru_no_reentry_check) { NONE } else { INNERMOST.with(Cell::get) };
+        if outer != NONE && (outer == cache || held_further_out(cache)) {
+            return None;
+        }
         let guard = if cfg!(shardlru_no_contention_count) {
             self.mutex.lock()
         } else {
@@ -112,12 +134,12 @@ impl<T> ShardLock<T> {
             guard
         };
         if !cfg!(shardlru_no_reentry_check) {
-            let (token, held) = this_thread();
-            // Relaxed: see "Re-entry detection" in the module docs.
-            self.owner.store(token, Relaxed);
-            LOCKS_HELD.with(|cell| cell.set(held + 1));
+            if outer != NONE {
+                push_outer(outer);
+            }
+            INNERMOST.with(|innermost| innermost.set(cache));
         }
-        ShardGuard { guard, owner: &self.owner }
+        Some(ShardGuard { guard, outer })
     }
 
     /// How many times the lock has been taken, and how many of those found it held.
@@ -127,10 +149,11 @@ impl<T> ShardLock<T> {
     }
 }
 
-/// Holds a [`ShardLock`]; clears the owner and the thread's count before the mutex unlocks.
+/// Holds a [`ShardLock`]; gives this thread's record back to what it was before the lock.
 pub(crate) struct ShardGuard<'a, T> {
     guard: MutexGuard<'a, T>,
-    owner: &'a AtomicUsize,
+    /// `INNERMOST` before this lock was taken, pushed onto `OUTER` if it was not `NONE`.
+    outer: usize,
 }
 
 impl<T> Drop for ShardGuard<'_, T> {
@@ -139,10 +162,12 @@ impl<T> Drop for ShardGuard<'_, T> {
         if cfg!(shardlru_no_reentry_check) {
             return;
         }
-        // Runs before `self.guard` is dropped, so the owner is cleared while the lock is still
-        // held: no other thread can have written its token yet. Relaxed: module docs.
-        self.owner.store(UNOWNED, Relaxed);
-        LOCKS_HELD.with(|held| held.set(held.get() - 1));
+        // Runs before `self.guard` unlocks; the record is this thread's alone, so the order
+        // against the unlock does not matter to other threads.
+        INNERMOST.with(|innermost| innermost.set(self.outer));
+        if self.outer != NONE {
+            pop_outer();
+        }
     }
 }
 
@@ -166,28 +191,48 @@ impl<T> DerefMut for ShardGuard<'_, T> {
 mod tests {
     use super::*;
 
+    const CACHE_A: usize = 0x1000;
+    const CACHE_B: usize = 0x2000;
+
     #[test]
-    fn the_holder_is_known_and_forgotten_on_release() {
-        let lock = ShardLock::new(5);
+    fn a_lock_of_the_same_cache_is_refused_and_forgotten_on_release() {
+        let (first, second) = (ShardLock::new(1), ShardLock::new(2));
         assert!(!holds_any());
-        let guard = lock.lock();
-        assert!(holds_any());
-        assert!(lock.is_held_by_this_thread());
+        let guard = first.lock(CACHE_A).expect("nothing held yet");
+        assert!(holds_any() && holds_lock_of(CACHE_A) && !holds_lock_of(CACHE_B));
+        assert!(second.lock(CACHE_A).is_none(), "another shard of the same cache");
         std::thread::scope(|s| {
-            s.spawn(|| assert!(!lock.is_held_by_this_thread()));
+            s.spawn(|| {
+                assert!(!holds_lock_of(CACHE_A), "another thread holds nothing");
+                assert_eq!(*second.lock(CACHE_A).expect("another thread is not refused"), 2);
+            });
         });
         drop(guard);
+        assert!(!holds_any() && !holds_lock_of(CACHE_A));
+        assert!(second.lock(CACHE_A).is_some());
+        assert_eq!(first.counts(), (1, 0));
+    }
+
+    #[test]
+    fn nested_caches_are_remembered_and_unwound() {
+        let (a, b, a2) = (ShardLock::new(()), ShardLock::new(()), ShardLock::new(()));
+        let outer = a.lock(CACHE_A).unwrap();
+        let inner = b.lock(CACHE_B).expect("another cache is not re-entry");
+        assert!(holds_lock_of(CACHE_A) && holds_lock_of(CACHE_B));
+        assert!(a2.lock(CACHE_A).is_none(), "A is still held further out");
+        drop(inner);
+        assert!(holds_lock_of(CACHE_A) && !holds_lock_of(CACHE_B));
+        drop(outer);
         assert!(!holds_any());
-        assert!(!lock.is_held_by_this_thread());
-        assert_eq!(lock.counts(), (1, 0));
+        OUTER.with(|held| assert!(held.borrow().is_empty()));
     }
 
     #[test]
     fn a_waiter_counts_contention() {
         let lock = ShardLock::new(0);
-        let guard = lock.lock();
+        let guard = lock.lock(CACHE_A).unwrap();
         std::thread::scope(|s| {
-            let waiter = s.spawn(|| *lock.lock() += 1);
+            let waiter = s.spawn(|| *lock.lock(CACHE_A).unwrap() += 1);
             while lock.counts().1 == 0 {
                 std::thread::yield_now();
             }
@@ -195,6 +240,6 @@ mod tests {
             waiter.join().unwrap();
         });
         assert_eq!(lock.counts(), (2, 1));
-        assert_eq!(*lock.lock(), 1);
+        assert_eq!(*lock.lock(CACHE_A).unwrap(), 1);
     }
 }

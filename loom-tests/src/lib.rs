@@ -10,7 +10,7 @@
 //! | `handoff.rs` | queue → purge hand-off | 3: each queued entry delivered exactly once |
 //! | `purge_reentry.rs` | a purge inside a callback | 5: no recursion; the outer purge finishes |
 //! | `drain_on_drop.rs` | dropping the last handle | 3: what is left queued is delivered |
-//! | `reentry.rs` | shard-lock owner tokens | 6: same-thread re-entry refused, others not |
+//! | `reentry.rs` | the per-thread record of held locks | 6: same-thread re-entry refused, others not |
 //! | `get_insert.rs` | `get`/`insert` on one key | no value lost, duplicated or torn |
 //! | `resize.rs` | a growing `resize` | 1: `len()` then `capacity()` never inverted |
 //! | `stats.rs` | statistics counters | counters add up after the threads join |

@@ -116,7 +116,7 @@ fn crossed_shards_reentry_is_refused() {
 }
 
 /// Holding a lock of cache B is no reason to refuse a call into cache A, even when this thread
-/// held A's lock before (its owner token must be gone) or another thread holds it now.
+/// held A's lock before (its record of A must be gone) or another thread holds it now.
 #[test]
 fn another_caches_lock_is_not_reentry() {
     run_model("reentry::another_caches_lock_is_not_reentry", || {
