@@ -569,6 +569,14 @@ impl Report<'_> {
                 md.push('\n');
             }
         }
+        // The hand-written analysis kept in the repository, from its first heading on.
+        let notes = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/notes.md");
+        if let Some(text) = std::fs::read_to_string(notes)
+            .ok()
+            .and_then(|text| text.find("## ").map(|start| text[start..].to_owned()))
+        {
+            md.push_str(&text);
+        }
         md
     }
 

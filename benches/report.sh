@@ -11,7 +11,9 @@
 #   2. benches/isolation.rs  get latency while a 100 µs eviction callback blocks
 #   3. benches/cfg_cost.sh   (only with SHARDLRU_REPORT_CFG_COST=1)
 #   4. benches/compare.rs    W1–W4 × threads × contenders, interleaved; then writes the report,
-#                            folding in the sections that 1–3 left in $SHARDLRU_REPORT_DIR
+#                            folding in the sections that 1–3 left in $SHARDLRU_REPORT_DIR,
+#                            then the hand-written analysis in benches/notes.md (its figures
+#                            are from the runs it names: update it by hand)
 #
 # The raw per-run results of step 4 are kept in $SHARDLRU_REPORT_DIR/compare.log; to write the
 # report again from them without measuring:
