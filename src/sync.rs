@@ -12,7 +12,11 @@
 //!   `Mutex<VecDeque>` stand-in, because crossbeam-queue uses `core` atomics directly and loom
 //!   cannot see (or schedule around) them. The protocol built on top of the queue (the purge, its
 //!   cap, exactly-once delivery) is what the loom models check; the queue itself is crossbeam's
-//!   well-tested code.
+//!   well-tested code. The stand-in promises no more than the protocol may assume of any queue:
+//!   `push` and `pop` are linearizable (the mutex), but `len` and `is_empty` read a length that
+//!   `push`/`pop` publish with `Release` and they load with `Acquire`, without the mutex. So a
+//!   thread may see another's push late, as it may with a real lock-free queue, and the `SeqCst`
+//!   fences of purge.rs ("Nothing stranded") are what the models check, not the mutex.
 //! * atomics, `thread_local!` (as [`sync_thread_local!`]) and the machine's parallelism, which
 //!   loom fixes at 2 so that models stay deterministic.
 //!
@@ -119,27 +123,40 @@ mod inner {
     }
 
     /// A loom-visible stand-in for `SegQueue` with the same interface (see the module docs).
-    pub(crate) struct Queue<T>(Mutex<VecDeque<T>>);
+    pub(crate) struct Queue<T> {
+        items: Mutex<VecDeque<T>>,
+        /// `items.len()`, stored under the mutex after every change and read without it.
+        len: AtomicUsize,
+    }
 
     impl<T> Queue<T> {
         pub(crate) fn new() -> Self {
-            Self(Mutex::new(VecDeque::new()))
+            Self { items: Mutex::new(VecDeque::new()), len: AtomicUsize::new(0) }
         }
 
         pub(crate) fn push(&self, value: T) {
-            self.0.lock().push_back(value);
+            let mut items = self.items.lock();
+            items.push_back(value);
+            // Release: a reader that sees this length also sees the item behind it. Nothing
+            // stronger, so that a reader may also see an older length (see the module docs).
+            self.len.store(items.len(), Ordering::Release);
         }
 
         pub(crate) fn pop(&self) -> Option<T> {
-            self.0.lock().pop_front()
+            let mut items = self.items.lock();
+            let value = items.pop_front();
+            // Release: as in `push`.
+            self.len.store(items.len(), Ordering::Release);
+            value
         }
 
         pub(crate) fn len(&self) -> usize {
-            self.0.lock().len()
+            // Acquire: pairs with the stores in `push` and `pop`; may return an older length.
+            self.len.load(Ordering::Acquire)
         }
 
         pub(crate) fn is_empty(&self) -> bool {
-            self.0.lock().is_empty()
+            self.len() == 0
         }
     }
 

@@ -1,6 +1,8 @@
 //! Guarantees 1 and 3 under concurrency: two threads insert into one full shard while a third
 //! purges. Every call ends within the capacity, and each entry either stays in the cache or
-//! reaches the callback, exactly once.
+//! reaches the callback, exactly once. The cap of 1 makes the queue carry entries: an inserter
+//! that finds the slot taken queues its eviction, for the slot holder's second look or the
+//! purger's pop.
 #![cfg(loom)]
 
 use loom::thread;
@@ -17,6 +19,7 @@ fn two_inserters_and_a_purger_on_one_shard() {
         let delivered = Arc::clone(&ledger);
         let cache = Arc::new(
             builder(2, 2)
+                .max_pending_callbacks(1)
                 .on_evict(move |_cache, evicted| delivered.deliver(evicted.key))
                 .build()
                 .unwrap(),
@@ -51,8 +54,8 @@ fn two_inserters_and_a_purger_on_one_shard() {
         assert_shares(&cache);
         assert_eq!(cache.len(), 2);
         assert!(cache.contains_key(&other), "the other shard lost its entry");
-        // Each pusher purged after its push, and no purge was refused at the cap (8192), so
-        // nothing is left queued.
+        // A purge refused at the cap leaves its entry to the slot holder, which looks again
+        // after giving the slot back (purge.rs, "Nothing stranded"): nothing is left queued.
         assert_eq!(cache.pending_evictions(), 0, "an evicted entry was left queued");
         ledger.assert_each_key_once(&cache);
         let stats = cache.stats();

@@ -9,18 +9,24 @@ use loom::thread;
 use loom_tests::{Arc, Ledger, builder, insert_from_threads, run_model};
 use shardlru::RemovalCause;
 
-/// Two threads evict one entry each and purge at once; with a cap of 2 both purges may pop.
+/// Two threads evict one entry each, and the callback that receives key 0 inserts key 10,
+/// which evicts again from inside the callback: that eviction is queued (its thread is already
+/// purging), so the other thread's eviction goes behind it, and with a cap of 2 both threads'
+/// purges may pop from the queue at once.
 #[test]
 fn two_evictions_two_purges() {
     run_model("handoff::two_evictions_two_purges", || {
-        let ledger = Ledger::new(&[0, 1, 2]);
+        let ledger = Ledger::new(&[0, 1, 2, 10]);
         let delivered = Arc::clone(&ledger);
         let cache = Arc::new(
             builder(1, 1)
                 .max_pending_callbacks(2)
-                .on_evict(move |_cache, evicted| {
+                .on_evict(move |cache, evicted| {
                     assert_eq!(evicted.cause, RemovalCause::Capacity);
                     delivered.deliver(evicted.key);
+                    if evicted.key == 0 {
+                        cache.insert(10, 10);
+                    }
                 })
                 .build()
                 .unwrap(),
@@ -31,7 +37,7 @@ fn two_evictions_two_purges() {
 
         assert_eq!(cache.pending_evictions(), 0, "an evicted entry was left queued");
         ledger.assert_each_key_once(&cache);
-        assert_eq!((ledger.total(), cache.stats().delivered), (2, 2));
+        assert_eq!((ledger.total(), cache.stats().delivered), (3, 3));
     });
 }
 
