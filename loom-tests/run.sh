@@ -10,8 +10,8 @@
 # Arguments after the `--test FILE` pairs go to the test harness (a filter, --test-threads=1).
 #
 # Environment:
-#   LOOM_MAX_PREEMPTIONS  the preemption bound (default 2). On two busy cores the suite takes
-#                         about 3 s at 2, 30 s at 3, 8 minutes at 4
+#   LOOM_MAX_PREEMPTIONS  the preemption bound (default 2). On two cores the suite takes
+#                         about 40 s at 2 and 2.5 minutes at 3 (what .ci/run uses)
 #   CARGO_TARGET_DIR      the build directory (default target/loom in the repository root), kept
 #                         apart so that the `--cfg loom` build does not invalidate the normal one
 #   LOOM_LOG=trace, LOOM_LOCATION=1   explain a failing model (see `run_model`)

@@ -68,7 +68,8 @@
 //! refused purger anything, so the common case (the cap far from reached) pays no fence.
 //!
 //! Without the fences both could read stale values and the entry would wait for some later
-//! call. The fences sit on the refusal path and on releases from the cap, never per entry.
+//! call; the loom model `purge_cap::refused_purge_leaves_no_entry_behind` finds that execution
+//! when either fence is removed. The fences sit on the refusal path and on releases from the cap, never per entry.
 //! An entry still waits when the purge that would take it has spent its budget on a backlog;
 //! that is the bound on each call's work, and later calls go on.
 //!
