@@ -122,6 +122,7 @@ mod cache;
 mod error;
 mod evict;
 mod lock;
+mod nesting;
 mod purge;
 mod shard;
 mod slab;

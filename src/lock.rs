@@ -10,18 +10,10 @@
 //! for this one). So a thread that holds a lock of a cache may not take another lock of that
 //! cache: [`ShardLock::lock`] refuses, and the cache turns that into `Busy` or a panic.
 //!
-//! The answer to "does this thread hold a lock of this cache?" lives entirely in thread-local
-//! state, so no other thread ever reads or writes it and it needs no atomics:
-//!
-//! * `INNERMOST`: the id of the cache whose shard lock this thread took last and still holds, or
-//!   [`NONE`]. On the hot path it is `NONE`, and one thread-local load answers "no".
-//! * `OUTER`: the caches of the locks this thread holds further out, innermost last. Only a
-//!   thread whose user code, under one cache's lock, calls into another cache ever pushes here.
-//!
-//! A cache's id is any address that is unique among live caches and stable while the cache is
-//! borrowed (the cache uses its shard array's). Locks nest strictly (a guard lives in one stack
-//! frame of its thread), so each guard restores `INNERMOST` to what it found and pops `OUTER` if
-//! it pushed.
+//! The answer to "does this thread hold a lock of this cache?" is the thread's record of held
+//! locks by cache ([`Nesting`], `nesting.rs`): on the hot path it holds nothing, and one
+//! thread-local load answers "no". A cache's id is any address that is unique among live caches
+//! and stable while the cache is borrowed (the cache uses its shard array's).
 //!
 //! Building with `RUSTFLAGS="--cfg shardlru_no_reentry_check"` compiles the detection out. It
 //! exists only to measure what the detection costs; a cache built that way deadlocks on a
@@ -34,12 +26,10 @@
 //! holder (a plain load and store: only the holder writes it). `--cfg shardlru_no_contention_count`
 //! compiles the counting out, only to measure what it costs.
 
+use crate::nesting::{NONE, Nesting};
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering::Relaxed, sync_thread_local};
 use std::cell::{Cell, RefCell};
 use std::ops::{Deref, DerefMut};
-
-/// `INNERMOST` of a thread that holds no shard lock. Never a cache's id (an address).
-const NONE: usize = 0;
 
 sync_thread_local! {
     /// The cache whose shard lock this thread took last and still holds, or `NONE`.
@@ -47,49 +37,23 @@ sync_thread_local! {
 }
 
 sync_thread_local! {
-    /// The caches of the shard locks this thread holds further out than `INNERMOST`, innermost
-    /// last. Empty unless one cache's user code, under its lock, called into another cache.
+    /// The caches of the shard locks this thread holds further out than `INNERMOST`.
     static OUTER: RefCell<Vec<usize>> = RefCell::new(Vec::new());
 }
+
+/// This thread's record of the shard locks it holds, by cache.
+const HELD: Nesting = Nesting { innermost: &INNERMOST, outer: &OUTER };
 
 /// Whether this thread holds any shard lock of any cache. One thread-local load.
 #[inline]
 pub(crate) fn holds_any() -> bool {
-    !cfg!(shardlru_no_reentry_check) && INNERMOST.with(Cell::get) != NONE
+    !cfg!(shardlru_no_reentry_check) && HELD.innermost() != NONE
 }
 
 /// Whether this thread holds a shard lock of the cache `cache`.
 #[inline]
 pub(crate) fn holds_lock_of(cache: usize) -> bool {
-    if cfg!(shardlru_no_reentry_check) {
-        return false;
-    }
-    match INNERMOST.with(Cell::get) {
-        NONE => false,
-        innermost => innermost == cache || held_further_out(cache),
-    }
-}
-
-/// Whether `cache` is on `OUTER`. Only reached while this thread holds some shard lock, i.e.
-/// from user code under a lock: kept out of line so the hot path stays small.
-#[cold]
-#[inline(never)]
-fn held_further_out(cache: usize) -> bool {
-    OUTER.with(|outer| outer.borrow().contains(&cache))
-}
-
-/// Pushes `outer` onto `OUTER`: a lock taken while another cache's lock is held.
-#[cold]
-#[inline(never)]
-fn push_outer(outer: usize) {
-    OUTER.with(|held| held.borrow_mut().push(outer));
-}
-
-/// Pops what [`push_outer`] pushed.
-#[cold]
-#[inline(never)]
-fn pop_outer() {
-    OUTER.with(|held| held.borrow_mut().pop());
+    !cfg!(shardlru_no_reentry_check) && HELD.contains(HELD.innermost(), cache)
 }
 
 /// A shard's mutex with its contention counters. See the module docs.
@@ -114,8 +78,8 @@ impl<T> ShardLock<T> {
     /// `None` at once if this thread already holds a lock of that cache (waiting would deadlock).
     #[inline(always)]
     pub(crate) fn lock(&self, cache: usize) -> Option<ShardGuard<'_, T>> {
-        let outer = if cfg!(shardlru_no_reentry_check) { NONE } else { INNERMOST.with(Cell::get) };
-        if outer != NONE && (outer == cache || held_further_out(cache)) {
+        let outer = if cfg!(shardlru_no_reentry_check) { NONE } else { HELD.innermost() };
+        if HELD.contains(outer, cache) {
             return None;
         }
         let guard = if cfg!(shardlru_no_contention_count) {
@@ -134,10 +98,7 @@ impl<T> ShardLock<T> {
             guard
         };
         if !cfg!(shardlru_no_reentry_check) {
-            if outer != NONE {
-                push_outer(outer);
-            }
-            INNERMOST.with(|innermost| innermost.set(cache));
+            HELD.enter(outer, cache);
         }
         Some(ShardGuard { guard, outer })
     }
@@ -152,7 +113,7 @@ impl<T> ShardLock<T> {
 /// Holds a [`ShardLock`]; gives this thread's record back to what it was before the lock.
 pub(crate) struct ShardGuard<'a, T> {
     guard: MutexGuard<'a, T>,
-    /// `INNERMOST` before this lock was taken, pushed onto `OUTER` if it was not `NONE`.
+    /// The innermost cache on this thread's record before this lock was taken.
     outer: usize,
 }
 
@@ -164,10 +125,7 @@ impl<T> Drop for ShardGuard<'_, T> {
         }
         // Runs before `self.guard` unlocks; the record is this thread's alone, so the order
         // against the unlock does not matter to other threads.
-        INNERMOST.with(|innermost| innermost.set(self.outer));
-        if self.outer != NONE {
-            pop_outer();
-        }
+        HELD.leave(self.outer);
     }
 }
 
@@ -225,6 +183,7 @@ mod tests {
         drop(outer);
         assert!(!holds_any());
         OUTER.with(|held| assert!(held.borrow().is_empty()));
+        assert_eq!(HELD.innermost(), NONE);
     }
 
     #[test]

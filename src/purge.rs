@@ -69,7 +69,8 @@
 //!
 //! Without the fences both could read stale values and the entry would wait for some later
 //! call; the loom model `purge_cap::refused_purge_leaves_no_entry_behind` finds that execution
-//! when either fence is removed. The fences sit on the refusal path and on releases from the cap, never per entry.
+//! when either fence is removed. The fences sit on the refusal path and on releases from the
+//! cap, never per entry.
 //! An entry still waits when the purge that would take it has spent its budget on a backlog;
 //! that is the bound on each call's work, and later calls go on.
 //!
@@ -102,6 +103,7 @@
 use crate::cache::Cache;
 use crate::evict::Evicted;
 use crate::lock;
+use crate::nesting::{NONE, Nesting};
 use crate::stats::PurgeCounters;
 use crate::sync::{
     AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, Queue, fence, sync_thread_local,
@@ -210,16 +212,18 @@ impl fmt::Debug for CallbackPanic<'_> {
 }
 
 sync_thread_local! {
-    /// The innermost purge running on this thread, by `Purger` address, or 0. A `Cell` (no
-    /// destructor, so no lazy registration on access): the common case touches only this one.
-    static PURGING: Cell<usize> = Cell::new(0);
+    /// The innermost purge running on this thread, by `Purger` address, or `NONE`.
+    static PURGING: Cell<usize> = Cell::new(NONE);
 }
 
 sync_thread_local! {
-    /// The purges running on this thread further out than `PURGING`, innermost last. Only
-    /// nested purges of different caches (a callback of one cache writing to another) use it.
+    /// The purges running on this thread further out than `PURGING`. Only nested purges of
+    /// different caches (a callback of one cache writing to another) use it.
     static PURGING_OUTER: RefCell<Vec<usize>> = RefCell::new(Vec::new());
 }
+
+/// This thread's record of the purges it runs, by purger (see `nesting.rs`).
+const RUNNING: Nesting = Nesting { innermost: &PURGING, outer: &PURGING_OUTER };
 
 /// The eviction queue, the callback and the pending-callback cap of one cache.
 pub(crate) struct Purger<K, V, S> {
@@ -363,10 +367,8 @@ impl<K, V, S> Purger<K, V, S> {
     /// Checks 3 and 4 of the protocol: takes a delivery slot, or says why not by returning `None`.
     fn enter(&self, refusal: Refusal) -> Option<Slot<'_, K, V, S>> {
         let id = self as *const Self as usize;
-        let outer = PURGING.with(Cell::get);
-        if outer == id
-            || (outer != 0 && PURGING_OUTER.with(|purging| purging.borrow().contains(&id)))
-        {
+        let outer = RUNNING.innermost();
+        if RUNNING.contains(outer, id) {
             return None;
         }
         // Relaxed loads and compare-exchange: see "Orderings" in the module docs.
@@ -400,10 +402,7 @@ impl<K, V, S> Purger<K, V, S> {
                 Err(actual) => pending = actual,
             }
         }
-        if outer != 0 {
-            PURGING_OUTER.with(|purging| purging.borrow_mut().push(outer));
-        }
-        PURGING.with(|purging| purging.set(id));
+        RUNNING.enter(outer, id);
         Some(Slot { purger: self, id, outer, delivered: 0, panics: 0 })
     }
 }
@@ -424,7 +423,7 @@ enum Refusal {
 struct Slot<'a, K, V, S> {
     purger: &'a Purger<K, V, S>,
     id: usize,
-    /// The purge this one nests in on this thread (`PURGING` before it), or 0.
+    /// The purge this one nests in on this thread (`PURGING` before it), or `NONE`.
     outer: usize,
     delivered: u64,
     panics: u64,
@@ -494,12 +493,8 @@ impl<K, V, S> Slot<'_, K, V, S> {
     /// pending callbacks from just before. Runs once: from `give_back` or from `drop`.
     fn release(&self) -> usize {
         let purger = self.purger;
-        let innermost = PURGING.with(|purging| purging.replace(self.outer));
-        debug_assert_eq!(innermost, self.id, "purges nest: the innermost leaves first");
-        if self.outer != 0 {
-            let popped = PURGING_OUTER.with(|purging| purging.borrow_mut().pop());
-            debug_assert_eq!(popped, Some(self.outer), "purges nest: the innermost leaves first");
-        }
+        let left = RUNNING.leave(self.outer);
+        debug_assert_eq!(left, self.id, "purges nest: the innermost leaves first");
         // Relaxed: see "Orderings" in the module docs.
         let before = purger.pending_callbacks.fetch_sub(1, Relaxed);
         PurgeCounters::add(&purger.counters.delivered, self.delivered);
