@@ -619,11 +619,12 @@ where
                 Some(old)
             }
             Inserted::New { evicted: Some((key, value)) } => {
-                let Some(purger) = &self.purger else { return Ok(None) };
                 // Straight to the callback when a slot is free; this purge stands for the one
-                // that ends every write.
-                let evicted = Evicted { key, value, cause: RemovalCause::Capacity };
-                purger.push_and_purge(self, evicted);
+                // that ends every write. Without a callback the entry is dropped here.
+                if let Some(purger) = &self.purger {
+                    let evicted = Evicted { key, value, cause: RemovalCause::Capacity };
+                    purger.push_and_purge(self, evicted);
+                }
                 return Ok(None);
             }
             Inserted::New { evicted: None } => None,

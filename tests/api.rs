@@ -338,7 +338,8 @@ fn shard_statistics_add_up_to_the_totals() {
 /// Borrowed lookups find keys with the default hasher when the borrowed form is a primitive that
 /// a hasher may special-case: a key whose `Hash` writes a `u64`, looked up by `&u64`. (ahash's
 /// `hash_one` is specialised on nightly compilers and hashes a bare `u64` by another route; the
-/// cache must hash through `Hash::hash` so that both forms agree.)
+/// cache must hash through `Hash::hash` so that both forms agree.) This one can only fail on a
+/// nightly compiler; the next test checks the same on any compiler.
 #[test]
 fn a_key_is_found_by_its_borrowed_primitive_form() {
     #[derive(PartialEq, Eq)]
@@ -363,4 +364,47 @@ fn a_key_is_found_by_its_borrowed_primitive_form() {
     }
     assert_eq!(cache.remove(&7u64), Some(70));
     assert_eq!(cache.len(), 31);
+}
+
+/// The same property on stable compilers: a hasher whose `hash_one` takes another route for each
+/// type (as ahash's specialised one does on nightly). The cache must hash keys and borrowed forms
+/// through `Hash::hash` alone, or `get(&u64)` misses a key stored as `Id`.
+#[test]
+fn borrowed_lookups_do_not_depend_on_the_hashers_hash_one() {
+    use std::hash::{BuildHasher, DefaultHasher, Hash, Hasher};
+
+    struct TypeDependentHashOne;
+    impl BuildHasher for TypeDependentHashOne {
+        type Hasher = DefaultHasher;
+        fn build_hasher(&self) -> DefaultHasher {
+            DefaultHasher::new()
+        }
+        #[expect(clippy::manual_hash_one, reason = "this is the `hash_one` being overridden")]
+        fn hash_one<T: Hash>(&self, x: T) -> u64 {
+            let mut hasher = self.build_hasher();
+            x.hash(&mut hasher);
+            hasher.finish() ^ std::any::type_name::<T>().len() as u64
+        }
+    }
+
+    #[derive(PartialEq, Eq)]
+    struct Id(u64);
+    impl Hash for Id {
+        fn hash<H: Hasher>(&self, state: &mut H) {
+            self.0.hash(state);
+        }
+    }
+    impl std::borrow::Borrow<u64> for Id {
+        fn borrow(&self) -> &u64 {
+            &self.0
+        }
+    }
+    let cache =
+        Cache::<Id, u64>::builder().capacity(64).hasher(TypeDependentHashOne).build().unwrap();
+    for id in 0..32 {
+        cache.insert(Id(id), id * 10);
+    }
+    for id in 0..32u64 {
+        assert_eq!(cache.get(&id), Some(id * 10), "get(&{id})");
+    }
 }
