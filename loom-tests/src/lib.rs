@@ -123,19 +123,6 @@ where
     );
 }
 
-/// A one-entry, one-shard cache under `max_pending_callbacks(cap)` whose callback records each
-/// delivered key in the returned [`Ledger`] (over `keys`).
-pub fn ledger_cache(cap: usize, keys: &[u32]) -> (Arc<TestCache>, Arc<Ledger>) {
-    let ledger = Ledger::new(keys);
-    let delivered = Arc::clone(&ledger);
-    let cache = builder(1, 1)
-        .max_pending_callbacks(cap)
-        .on_evict(move |_cache, evicted| delivered.deliver(evicted.key))
-        .build()
-        .unwrap();
-    (Arc::new(cache), ledger)
-}
-
 /// Inserts each of `keys` (as its own value) from a loom thread of its own, runs `then` on that
 /// thread after its insert returns, and joins the threads.
 pub fn insert_from_threads(cache: &Arc<TestCache>, keys: &[u32], then: fn()) {

@@ -5,7 +5,7 @@
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use loom_tests::{Arc, Ledger, builder, insert_from_threads, ledger_cache, run_model};
+use loom_tests::{Arc, Ledger, builder, insert_from_threads, run_model};
 
 /// The cap under test.
 const CAP: usize = 1;
@@ -66,7 +66,15 @@ fn cap_one_two_purging_threads() {
 #[test]
 fn refused_purge_leaves_no_entry_behind() {
     run_model("purge_cap::refused_purge_leaves_no_entry_behind", || {
-        let (cache, ledger) = ledger_cache(CAP, &[0, 1, 2]);
+        let ledger = Ledger::new(&[0, 1, 2]);
+        let delivered = Arc::clone(&ledger);
+        let cache = Arc::new(
+            builder(1, 1)
+                .max_pending_callbacks(CAP)
+                .on_evict(move |_cache, evicted| delivered.deliver(evicted.key))
+                .build()
+                .unwrap(),
+        );
         cache.insert(0, 0);
         insert_from_threads(&cache, &[1, 2], || {});
         assert_eq!(cache.pending_evictions(), 0, "an entry stranded after every call returned");
