@@ -806,7 +806,7 @@ impl SyntheticRun {
             while start.elapsed().as_secs_f64() < seconds {
                 thread::sleep(TICK.min(Duration::from_secs_f64(seconds)));
                 tick((warm_up + start.elapsed().as_secs_f64()) / total, "measuring");
-                if cache.pending_evictions() > BACKLOG_LIMIT {
+                if cache.queued() > BACKLOG_LIMIT {
                     self.row.cut_short = true;
                     break;
                 }

@@ -194,7 +194,7 @@ fn main() -> ExitCode {
             .collect();
         while started.elapsed() < RUN_FOR {
             thread::sleep(Duration::from_millis(5));
-            queue_peak.fetch_max(cache.pending_evictions(), Relaxed);
+            queue_peak.fetch_max(cache.queued(), Relaxed);
         }
         stop.store(true, Relaxed);
         workers.into_iter().map(|w| w.join().expect("a worker panicked")).collect()
@@ -202,7 +202,7 @@ fn main() -> ExitCode {
     let elapsed = started.elapsed().as_secs_f64();
 
     // Nobody else purges now: deliver what the last purges left queued.
-    while cache.pending_evictions() > 0 {
+    while cache.queued() > 0 {
         cache.purge();
     }
     let stats = cache.stats();
@@ -273,7 +273,7 @@ fn main() -> ExitCode {
     // Shutting down: `clear` hands every page to the callback, which writes the dirty ones.
     let before_flush = disk.writes.load(Relaxed);
     cache.clear();
-    while cache.pending_evictions() > 0 {
+    while cache.queued() > 0 {
         cache.purge();
     }
     let flushed = disk.writes.load(Relaxed) - before_flush;

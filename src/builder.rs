@@ -4,7 +4,7 @@
 use crate::cache::Cache;
 use crate::error::BuildError;
 use crate::evict::Evicted;
-use crate::purge::{Callback, CallbackPanic, PanicPolicy};
+use crate::purge::{Callback, CallbackPanic, PanicPolicy, PutOff};
 use crate::slab::MAX_LEN;
 use crate::sync;
 use ahash::RandomState;
@@ -15,16 +15,36 @@ pub const DEFAULT_MAX_PENDING_CALLBACKS: usize = 8192;
 
 /// Default shards per available core, before rounding up to a power of two. A `get` takes its
 /// shard's lock exclusively (it moves the entry to the front), so the share of lock acquisitions
-/// that wait grows with (threads − 1) / shards. Measured with the tuner on 2 cores (README,
-/// "Choosing the shard count"): 10 % of acquisitions waited with 8 shards, 5 % with 16, 2.7 %
-/// with 32, while the hit ratio of a cache exactly as large as its key set fell by 0.04–0.3
-/// points at 16 shards and 0.2–0.5 at 32. Eight per core keeps contention near 5 % on any
-/// machine at a hit-ratio cost the tuner's 0.5-point bar accepts.
+/// that wait grows with (threads − 1) / shards; the figures behind this choice, measured with
+/// the tuner, are in the README ("Choosing the shard count").
+///
+/// ```
+/// assert!(shardlru::SHARDS_PER_CORE.is_power_of_two());
+/// ```
 pub const SHARDS_PER_CORE: usize = 8;
+
+/// The most shards a cache can have. Each shard costs a cache line and a lock before it holds
+/// anything; far more shards than any machine has threads buy nothing.
+///
+/// ```
+/// use shardlru::{BuildError, Cache, MAX_SHARDS};
+///
+/// let err = Cache::<u32, u32>::builder().capacity(usize::MAX).shards(1 << 40).build();
+/// assert_eq!(err.err(), Some(BuildError::TooManyShards { shards: 1 << 40, max: MAX_SHARDS }));
+/// ```
+pub const MAX_SHARDS: usize = 1 << 16;
 
 /// The smallest share of the capacity the default shard count gives each shard. Below a few
 /// dozen entries per shard, an uneven spread of keys makes shards evict while the cache has room
 /// and the hit ratio falls; a cache that small gets fewer shards.
+///
+/// ```
+/// let cache = shardlru::Cache::<u32, u32>::builder()
+///     .capacity(shardlru::MIN_DEFAULT_SHARE)
+///     .build()?;
+/// assert_eq!(cache.shard_count(), 1);
+/// # Ok::<(), shardlru::BuildError>(())
+/// ```
 pub const MIN_DEFAULT_SHARE: usize = 64;
 
 /// Builds a [`Cache`]. Start with [`Cache::builder`]; only [`capacity`](Builder::capacity) is
@@ -53,7 +73,7 @@ pub struct Builder<K, V, S = RandomState> {
     shards: Option<usize>,
     max_pending_callbacks: Option<usize>,
     hasher: S,
-    callback: Option<Callback<K, V, S>>,
+    callback: Option<(Callback<K, V, S>, PutOff<K, V, S>)>,
     on_panic: Option<PanicPolicy>,
     name: Option<String>,
     /// `hasher` was called after `on_evict`, dropping the callback: `build` refuses.
@@ -85,12 +105,14 @@ impl<K, V, S> Builder<K, V, S> {
         self
     }
 
-    /// How many shards, each with its own lock: a power of two, at most the capacity.
+    /// How many shards, each with its own lock: a power of two, at most the capacity and at
+    /// most [`MAX_SHARDS`].
     ///
     /// Defaults to: [`SHARDS_PER_CORE`] × the available parallelism, rounded up to a power of
     /// two, lowered so that each shard's share is at least [`MIN_DEFAULT_SHARE`] entries (and
-    /// at least one shard). More shards mean fewer threads waiting on one lock; fewer shards
-    /// mean a hit ratio closer to a single global LRU.
+    /// at least one shard), and raised where a share would exceed what one shard can index.
+    /// More shards mean fewer threads waiting on one lock; fewer shards mean a hit ratio closer
+    /// to a single global LRU.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
         self
@@ -152,6 +174,11 @@ impl<K, V, S> Builder<K, V, S> {
     /// which would make a reference cycle that never drops. Entries still queued when the cache
     /// is dropped are delivered during the drop.
     ///
+    /// A cache with a callback holds `'static` keys, values and hasher: a cache dropped inside
+    /// another cache's `Eq` or `Clone` (under that cache's lock) finishes its drop, callbacks
+    /// and all, once its thread has released the lock, which can be after any borrow it held
+    /// has ended.
+    ///
     /// Between leaving its shard and reaching the callback, an entry is in neither place: a
     /// read-through cache whose callback writes back must expect a miss in that window to read
     /// the old value from its backing store (keep the write-back idempotent and versioned, or
@@ -184,8 +211,13 @@ impl<K, V, S> Builder<K, V, S> {
     pub fn on_evict<F>(mut self, callback: F) -> Self
     where
         F: Fn(&Cache<K, V, S>, Evicted<K, V>) + Send + Sync + 'static,
+        K: 'static,
+        V: 'static,
+        S: 'static,
     {
-        self.callback = Some(Box::new(callback));
+        // Made here, where the types are known to be `'static`: see `nesting.rs`.
+        let put_off: PutOff<K, V, S> = |cache| Box::new(cache);
+        self.callback = Some((Box::new(callback), put_off));
         self
     }
 
@@ -235,10 +267,13 @@ impl<K, V, S> Builder<K, V, S> {
             Some(capacity) => capacity,
         };
         let shards = match self.shards {
-            None => default_shards(capacity, sync::available_parallelism()),
+            None => default_shards(capacity, sync::available_parallelism())?,
             Some(0) => return Err(BuildError::ZeroShards),
             Some(shards) if !shards.is_power_of_two() => {
                 return Err(BuildError::ShardsNotPowerOfTwo { shards });
+            }
+            Some(shards) if shards > MAX_SHARDS => {
+                return Err(BuildError::TooManyShards { shards, max: MAX_SHARDS });
             }
             Some(shards) if shards > capacity => {
                 return Err(BuildError::MoreShardsThanCapacity { shards, capacity });
@@ -265,13 +300,22 @@ impl<K, V, S> Builder<K, V, S> {
     }
 }
 
+/// The most entries a cache can hold: [`MAX_SHARDS`] shares of the most one shard can index.
+const MAX_CAPACITY: usize = MAX_SHARDS.saturating_mul(MAX_LEN);
+
 /// The default shard count: see [`Builder::shards`].
-fn default_shards(capacity: usize, parallelism: usize) -> usize {
-    let wanted = (SHARDS_PER_CORE * parallelism).next_power_of_two();
+fn default_shards(capacity: usize, parallelism: usize) -> Result<usize, BuildError> {
+    if capacity > MAX_CAPACITY {
+        return Err(BuildError::CapacityTooLarge { capacity, max: MAX_CAPACITY });
+    }
+    let wanted = SHARDS_PER_CORE.saturating_mul(parallelism).min(MAX_SHARDS).next_power_of_two();
     let most = (capacity / MIN_DEFAULT_SHARE).max(1);
     // The largest power of two at or below `most`.
     let most = 1 << (usize::BITS - 1 - most.leading_zeros());
-    wanted.min(most)
+    // Enough shards that no share exceeds what one shard can index (a power of two at most
+    // `MAX_SHARDS`, by the check above).
+    let fewest = capacity.div_ceil(MAX_LEN).next_power_of_two();
+    Ok(wanted.min(most).max(fewest))
 }
 
 #[cfg(test)]
@@ -280,11 +324,26 @@ mod tests {
 
     #[test]
     fn default_shards_scale_with_cores_and_shrink_for_small_caches() {
-        assert_eq!(default_shards(1_000_000, 2), 16);
-        assert_eq!(default_shards(1_000_000, 3), 32);
-        assert_eq!(default_shards(1_000_000, 64), 512);
-        assert_eq!(default_shards(1_011, 2), 8);
-        assert_eq!(default_shards(200, 16), 2);
-        assert_eq!(default_shards(10, 16), 1);
+        let shards = |capacity, cores| default_shards(capacity, cores).unwrap();
+        assert_eq!(shards(1_000_000, 2), 16);
+        assert_eq!(shards(1_000_000, 3), 32);
+        assert_eq!(shards(1_000_000, 64), 512);
+        assert_eq!(shards(1_011, 2), 8);
+        assert_eq!(shards(200, 16), 2);
+        assert_eq!(shards(10, 16), 1);
+        assert_eq!(shards(1 << 30, 1 << 20), MAX_SHARDS, "never above the maximum");
+    }
+
+    #[test]
+    fn default_shards_grow_until_every_share_fits_a_shard() {
+        // 2^40 entries need shares of at most MAX_LEN = 2^32 - 1: 512 shards, not 16.
+        let shards = default_shards(1 << 40, 2).unwrap();
+        assert_eq!(shards, 512);
+        assert!((1usize << 40).div_ceil(shards) <= MAX_LEN);
+        assert_eq!(default_shards(MAX_CAPACITY, 2), Ok(MAX_SHARDS));
+        assert_eq!(
+            default_shards(MAX_CAPACITY + 1, 2),
+            Err(BuildError::CapacityTooLarge { capacity: MAX_CAPACITY + 1, max: MAX_CAPACITY })
+        );
     }
 }

@@ -6,26 +6,37 @@
 //! ```text
 //! hash = hasher(key)          user Hash runs here, before any lock
 //! shard = shards[hash bits]   no second hash under the lock
-//! guard = lock(shard)?        refused (Busy) if this thread already holds a lock of this cache
+//! [purge]                     `remove` purges here, before a value is in hand (purge.rs, "Exactly once")
+//! guard = lock(shard)?        refused (Busy) where waiting could deadlock (lock.rs)
 //! … shard work …              user Eq/Borrow (and Clone for get/peek) may run here
 //! drop(guard)                 ── the lock is released ──
 //! drop / queue the removed    user Drop runs here, never under a lock
-//! purge                       the callback runs here (mutating calls only)
+//! purge                       the callback runs here (writes, but not a replacing insert)
 //! ```
+//!
+//! A call made while its thread holds a shard lock (from a key's `Eq`/`Borrow` or a value's
+//! `Clone`) never queues an entry: a write that would evict there is refused
+//! ([`BusyCause::WouldEvict`]), because its purge could not run the callback and nobody else
+//! would be bound to. For the same reason a cache dropped there puts its drop off until the
+//! thread releases its outermost lock (`Drop for Cache`).
 //!
 //! Shards are cache-line padded so that two threads working on different shards never write
 //! the same line; each shard's counters share the line with its lock, which the holder has
 //! already claimed.
 
 use crate::builder::Builder;
-use crate::error::{Busy, ResizeError};
+use crate::error::{Busy, BusyCause, ResizeError};
 use crate::evict::{Evicted, RemovalCause};
 use crate::lock::{self, ShardGuard, ShardLock};
-use crate::purge::{Callback, PanicPolicy, Purger};
+use crate::nesting;
+use crate::purge::{Callback, PanicPolicy, Purger, PutOff};
 use crate::shard::{Inserted, Shard};
 use crate::slab::MAX_LEN;
 use crate::stats::{ShardCounters, ShardStats, Stats};
-use crate::sync::{AtomicUsize, Mutex, Ordering::Relaxed};
+use crate::sync::{
+    AtomicUsize, Mutex,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use ahash::RandomState;
 use crossbeam_utils::CachePadded;
 use std::borrow::Borrow;
@@ -41,6 +52,8 @@ const SHARD_HASH_SHIFT: u32 = 32;
 ///
 /// `Cache` is `Send + Sync` when its keys and values are `Send` (and its hasher is `Send +
 /// Sync`): share it between threads with `Arc` or a `static`, and call every method on `&self`.
+/// A cache with an eviction callback holds `'static` keys, values and hasher (see
+/// [`Builder::on_evict`]).
 ///
 /// ```
 /// use shardlru::Cache;
@@ -65,8 +78,10 @@ pub struct Cache<K, V, S = RandomState> {
     shards: Box<[CachePadded<LockedShard<K, V>>]>,
     /// `shards.len() - 1`; the shard count is a power of two.
     shard_mask: usize,
-    hasher: S,
-    /// The sum of the shards' shares (equal to it whenever no `resize` is in progress).
+    /// Always `Some`, except in a cache whose drop was put off, which moved it out (see `Drop`).
+    hasher: Option<S>,
+    /// At least the sum of the shards' shares (equal to it whenever no `resize` is in progress).
+    /// `Release`/`Acquire`: see `resize`.
     capacity: AtomicUsize,
     /// Serialises `resize` calls, so that shares and `capacity` move together. Held while shard
     /// locks are taken one at a time, never across user code.
@@ -86,7 +101,7 @@ pub(crate) struct Config<K, V, S> {
     pub(crate) capacity: usize,
     pub(crate) shards: usize,
     pub(crate) hasher: S,
-    pub(crate) callback: Option<Callback<K, V, S>>,
+    pub(crate) callback: Option<(Callback<K, V, S>, PutOff<K, V, S>)>,
     pub(crate) max_pending_callbacks: usize,
     pub(crate) on_panic: PanicPolicy,
     pub(crate) name: Box<str>,
@@ -98,18 +113,30 @@ fn share_of(capacity: usize, shards: usize, index: usize) -> usize {
     capacity / shards + usize::from(index < capacity % shards)
 }
 
-/// The panic of a plain method that found itself re-entered. `fallible` names its `try_*` twin,
-/// which returns `Busy` instead, where there is one.
+/// The panic of a plain method refused for `cause` (see [`Busy`]). `fallible` names its
+/// `try_*` twin, which returns `Err(Busy)` instead, where there is one.
 #[cold]
 #[track_caller]
-fn reentrant_call(method: &str, fallible: Option<&str>) -> ! {
+fn refused(method: &str, fallible: Option<&str>, cause: BusyCause) -> ! {
     let instead = match fallible {
         Some(twin) => format!("; Cache::{twin} returns Err(Busy) instead"),
         None => String::new(),
     };
+    let why = match cause {
+        BusyCause::Reentered => "while this thread holds a lock of the same cache: it would deadlock",
+        BusyCause::LockHeld => {
+            "while this thread holds a lock of another cache, and this cache's lock is held by \
+             another thread: waiting could deadlock"
+        }
+        BusyCause::WouldEvict => {
+            "while this thread holds a shard lock, and the call would run the eviction callback \
+             under it"
+        }
+        BusyCause::TooDeep => "while this thread already holds the locks of MAX_NESTING caches",
+    };
+    let kind = if cause == BusyCause::Reentered { "re-entrant call to" } else { "call to" };
     panic!(
-        "shardlru: re-entrant call to Cache::{method} from a key's Eq/Borrow or a value's Clone, \
-         while this thread holds a lock of the same cache: it would deadlock{instead}"
+        "shardlru: {kind} Cache::{method} from a key's Eq/Borrow or a value's Clone, {why}{instead}"
     )
 }
 
@@ -143,7 +170,7 @@ impl<K, V, S> Cache<K, V, S> {
         Self {
             shard_mask: shards.len() - 1,
             shards,
-            hasher,
+            hasher: Some(hasher),
             capacity: AtomicUsize::new(capacity),
             resizing: Mutex::new(()),
             purger: callback
@@ -185,8 +212,9 @@ impl<K, V, S> Cache<K, V, S> {
     /// # Ok::<(), shardlru::BuildError>(())
     /// ```
     pub fn capacity(&self) -> usize {
-        // Relaxed: a snapshot; `resize` orders its own updates under `resizing`.
-        self.capacity.load(Relaxed)
+        // Acquire: pairs with the `Release` store of a shrinking `resize`, so that a thread that
+        // reads the new capacity and then `len()` sees the lengths of the shrunk shards.
+        self.capacity.load(Acquire)
     }
 
     /// How many shards the cache has (fixed when it is built).
@@ -200,7 +228,8 @@ impl<K, V, S> Cache<K, V, S> {
         self.shards.len()
     }
 
-    /// How many evicted entries wait in the queue for a purge to deliver them to the callback.
+    /// How many evicted entries are queued: waiting for a purge to deliver them to the callback
+    /// (the same figure as [`Stats::queued`]).
     ///
     /// ```
     /// let cache = shardlru::Cache::<u32, u32>::builder()
@@ -208,11 +237,11 @@ impl<K, V, S> Cache<K, V, S> {
     ///     .on_evict(|_, _| {})
     ///     .build()?;
     /// cache.insert(1, 1);
-    /// cache.insert(2, 2); // evicts 1, and its trailing purge delivers it
-    /// assert_eq!(cache.pending_evictions(), 0);
+    /// cache.insert(2, 2); // evicts 1, and its purge delivers it
+    /// assert_eq!(cache.queued(), 0);
     /// # Ok::<(), shardlru::BuildError>(())
     /// ```
-    pub fn pending_evictions(&self) -> usize {
+    pub fn queued(&self) -> usize {
         self.purger.as_ref().map_or(0, Purger::queued)
     }
 
@@ -221,12 +250,13 @@ impl<K, V, S> Cache<K, V, S> {
     ///
     /// Returns 0 at once if nothing is queued, if `max_pending_callbacks` callbacks are already
     /// running (the entries stay queued), if this thread is already purging this cache (called
-    /// from the callback: the outer purge goes on draining), or if this thread holds one of the
-    /// cache's locks. One call delivers at most what was queued when it started (up to a batch
-    /// of 256) plus a few of the entries its own callbacks evict, so it always returns soon.
+    /// from the callback: the outer purge goes on draining), or if this thread holds a shard
+    /// lock of any cache. One call delivers at most what was queued when it started (up to a
+    /// batch of 256) plus a few of the entries its own callbacks evict, so it always returns
+    /// soon.
     ///
     /// Mutating calls purge on their own; to flush the queue when no writes come, call this
-    /// until it returns 0 or [`pending_evictions`](Self::pending_evictions) is 0.
+    /// until it returns 0 or [`queued`](Self::queued) is 0.
     ///
     /// ```
     /// let cache = shardlru::Cache::<u32, u32>::builder()
@@ -279,41 +309,35 @@ impl<K, V, S> Cache<K, V, S> {
         self.shards.as_ptr() as usize
     }
 
-    /// Whether this thread holds a lock of this cache: the re-entry check (guarantee 6). One
-    /// thread-local load when this thread holds no shard lock at all, which is always the case
-    /// outside a key's `Eq`/`Borrow` or a value's `Clone`.
+    /// Locks a shard, or says why not (see `lock.rs`).
     #[inline]
-    fn is_reentered(&self) -> bool {
-        lock::holds_lock_of(self.id())
+    fn lock<'a>(
+        &self,
+        shard: &'a LockedShard<K, V>,
+    ) -> Result<ShardGuard<'a, Shard<K, V>>, BusyCause> {
+        shard.lock.lock(self.id())
     }
 
-    /// Locks a shard, unless this thread is already inside this cache.
-    #[inline]
-    fn lock<'a>(&self, shard: &'a LockedShard<K, V>) -> Result<ShardGuard<'a, Shard<K, V>>, Busy> {
-        shard.lock.lock(self.id()).ok_or(Busy::new(()))
+    /// Why this thread may not run a call that locks every shard in turn and hands entries to
+    /// the callback (`clear`, `resize`), or `None` if it may: a thread holding a shard lock
+    /// may neither wait for a lock nor run the callback.
+    fn refuses_whole_cache_call(&self) -> Option<BusyCause> {
+        if !lock::holds_any() {
+            None
+        } else if lock::holds_lock_of(self.id()) {
+            Some(BusyCause::Reentered)
+        } else {
+            Some(BusyCause::WouldEvict)
+        }
     }
 
-    /// Hands an entry that left a shard to the callback's queue, or drops it if there is no
-    /// callback. Called with no lock held: the drop may run user code.
-    fn evict(&self, key: K, value: V, cause: RemovalCause) {
-        if let Some(purger) = &self.purger {
+    /// Hands the entries that left the shards to the callback's queue, in order, or drops them
+    /// if there is no callback. Called with no lock held: the drops may run user code.
+    fn hand_off(&self, entries: Vec<(K, V)>, cause: RemovalCause) {
+        let Some(purger) = &self.purger else { return };
+        for (key, value) in entries {
             // Handed back (and dropped here) only while the cache is being dropped.
             drop(purger.push(Evicted { key, value, cause }));
-        }
-    }
-
-    /// [`evict`](Self::evict) for each entry, in order.
-    fn evict_all(&self, entries: Vec<(K, V)>, cause: RemovalCause) {
-        for (key, value) in entries {
-            self.evict(key, value, cause);
-        }
-    }
-
-    /// The purge attempt that ends every mutating call.
-    #[inline]
-    fn purge_after_write(&self) {
-        if let Some(purger) = &self.purger {
-            purger.purge(self);
         }
     }
 
@@ -325,8 +349,8 @@ impl<K, V, S> Cache<K, V, S> {
     ///
     /// # Panics
     ///
-    /// If called from a key's `Eq`/`Borrow` or a value's `Clone` while this thread holds a
-    /// lock of this cache (it would deadlock).
+    /// If called while this thread holds a shard lock of any cache (from a key's `Eq`/`Borrow`
+    /// or a value's `Clone`): it would wait for locks, or run the callback, under that lock.
     ///
     /// ```
     /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(8).build()?;
@@ -336,17 +360,20 @@ impl<K, V, S> Cache<K, V, S> {
     /// # Ok::<(), shardlru::BuildError>(())
     /// ```
     pub fn clear(&self) {
+        if let Some(cause) = self.refuses_whole_cache_call() {
+            refused("clear", None, cause);
+        }
         for shard in self.shards.iter() {
             let drained = {
-                let Ok(mut guard) = self.lock(shard) else { reentrant_call("clear", None) };
+                let mut guard = self.lock(shard).unwrap_or_else(|cause| refused("clear", None, cause));
                 let drained = guard.drain();
                 shard.counters.record_len(0);
                 drained
             };
             // The shard lock is released: the entries may be dropped or queued.
-            self.evict_all(drained, RemovalCause::Clear);
+            self.hand_off(drained, RemovalCause::Clear);
         }
-        self.purge_after_write();
+        self.purge();
     }
 
     /// Changes the capacity. Shrinking evicts each shard's least recently used entries beyond
@@ -359,8 +386,7 @@ impl<K, V, S> Cache<K, V, S> {
     ///
     /// # Panics
     ///
-    /// If called from a key's `Eq`/`Borrow` or a value's `Clone` while this thread holds a
-    /// lock of this cache (it would deadlock).
+    /// As [`clear`](Self::clear).
     ///
     /// ```
     /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(4).shards(1).build()?;
@@ -385,34 +411,42 @@ impl<K, V, S> Cache<K, V, S> {
         if share > MAX_LEN {
             return Err(ResizeError::ShareTooLarge { share, max: MAX_LEN });
         }
-        if self.is_reentered() {
-            reentrant_call("resize", None);
+        if let Some(cause) = self.refuses_whole_cache_call() {
+            refused("resize", None, cause);
         }
         let mut evicted = Vec::new();
         {
             let _serial = self.resizing.lock();
             // Grow the total before the shares and shrink it after them, so that `capacity()`
-            // never reads below what the shards may hold. Relaxed: `resizing` orders resizes.
+            // never reads below what the shards may hold, in both orders a reader may read in:
+            // * growing, `len()` then `capacity()`: each shard publishes its length with
+            //   `Release` under its lock, after this store in program order, so a reader whose
+            //   `Acquire` load sees a length the new share allows sees this capacity too;
+            // * shrinking, `capacity()` then `len()`: the `Release` store below comes after
+            //   every shard has shrunk and published its length, so a reader whose `Acquire`
+            //   load (`capacity()`) sees the new capacity then reads the shrunk lengths.
+            // The store of a growing resize can be `Relaxed` (the lengths' `Release` orders it);
+            // `resizing` orders resizes among themselves, so the load is `Relaxed` too.
             let growing = capacity > self.capacity.load(Relaxed);
             if growing {
                 self.capacity.store(capacity, Relaxed);
             }
             for (index, shard) in self.shards.iter().enumerate() {
                 let share = share_of(capacity, shards, index);
-                let Some(mut guard) = shard.lock.lock(self.id()) else {
-                    unreachable!("checked above: this thread holds no lock of this cache")
+                let Ok(mut guard) = self.lock(shard) else {
+                    unreachable!("checked above: this thread holds no shard lock")
                 };
                 let removed = guard.set_share(share);
                 shard.counters.record_share(share, removed.len(), guard.len());
                 evicted.extend(removed);
             }
             if !growing {
-                self.capacity.store(capacity, Relaxed);
+                self.capacity.store(capacity, Release);
             }
         }
         // No lock is held: the evicted entries may be dropped or queued.
-        self.evict_all(evicted, RemovalCause::Shrink);
-        self.purge_after_write();
+        self.hand_off(evicted, RemovalCause::Shrink);
+        self.purge();
         Ok(())
     }
 }
@@ -432,7 +466,10 @@ where
     #[inline]
     #[expect(clippy::manual_hash_one, reason = "hash_one may be overridden inconsistently")]
     fn locate<Q: Hash + ?Sized>(&self, key: &Q) -> (u64, &LockedShard<K, V>) {
-        let mut hasher = self.hasher.build_hasher();
+        let Some(hasher) = &self.hasher else {
+            unreachable!("only a cache being dropped gives its hasher away")
+        };
+        let mut hasher = hasher.build_hasher();
         key.hash(&mut hasher);
         let hash = hasher.finish();
         let index = (hash >> SHARD_HASH_SHIFT) as usize & self.shard_mask;
@@ -445,8 +482,8 @@ where
     ///
     /// # Panics
     ///
-    /// If called from a key's `Eq`/`Borrow` or a value's `Clone` while this thread holds a
-    /// lock of this cache (it would deadlock); [`try_get`](Self::try_get) returns `Err` instead.
+    /// If called from a key's `Eq`/`Borrow` or a value's `Clone`, where going on could deadlock
+    /// (see [`Busy`]); [`try_get`](Self::try_get) returns `Err` instead.
     ///
     /// ```
     /// let cache = shardlru::Cache::<String, u32>::builder().capacity(8).build()?;
@@ -462,7 +499,7 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        self.try_get(key).unwrap_or_else(|_| reentrant_call("get", Some("try_get")))
+        self.try_get(key).unwrap_or_else(|busy| refused("get", Some("try_get"), busy.cause()))
     }
 
     /// [`get`](Self::get), or `Err(Busy)` where `get` would panic.
@@ -480,7 +517,7 @@ where
         V: Clone,
     {
         let (hash, shard) = self.locate(key);
-        let mut guard = self.lock(shard)?;
+        let mut guard = self.lock(shard).map_err(|cause| Busy::new(cause, ()))?;
         let value = guard.get(hash, key).cloned();
         shard.counters.record_get(value.is_some());
         Ok(value)
@@ -508,7 +545,7 @@ where
         Q: Hash + Eq + ?Sized,
         V: Clone,
     {
-        self.try_peek(key).unwrap_or_else(|_| reentrant_call("peek", Some("try_peek")))
+        self.try_peek(key).unwrap_or_else(|busy| refused("peek", Some("try_peek"), busy.cause()))
     }
 
     /// [`peek`](Self::peek), or `Err(Busy)` where `peek` would panic.
@@ -526,7 +563,7 @@ where
         V: Clone,
     {
         let (hash, shard) = self.locate(key);
-        let guard = self.lock(shard)?;
+        let guard = self.lock(shard).map_err(|cause| Busy::new(cause, ()))?;
         Ok(guard.peek(hash, key).cloned())
     }
 
@@ -549,8 +586,9 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.try_contains_key(key)
-            .unwrap_or_else(|_| reentrant_call("contains_key", Some("try_contains_key")))
+        self.try_contains_key(key).unwrap_or_else(|busy| {
+            refused("contains_key", Some("try_contains_key"), busy.cause())
+        })
     }
 
     /// [`contains_key`](Self::contains_key), or `Err(Busy)` where it would panic.
@@ -567,7 +605,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let (hash, shard) = self.locate(key);
-        let guard = self.lock(shard)?;
+        let guard = self.lock(shard).map_err(|cause| Busy::new(cause, ()))?;
         Ok(guard.peek(hash, key).is_some())
     }
 
@@ -577,7 +615,9 @@ where
     ///
     /// # Panics
     ///
-    /// As [`get`](Self::get); [`try_insert`](Self::try_insert) returns `Err` instead.
+    /// As [`get`](Self::get), and also when called from a key's `Eq`/`Borrow` or a value's
+    /// `Clone` if the insert would evict into the callback ([`BusyCause::WouldEvict`]);
+    /// [`try_insert`](Self::try_insert) returns `Err` instead.
     ///
     /// ```
     /// let cache = shardlru::Cache::<u32, &str>::builder().capacity(8).build()?;
@@ -587,7 +627,8 @@ where
     /// ```
     #[inline]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
-        self.try_insert(key, value).unwrap_or_else(|_| reentrant_call("insert", Some("try_insert")))
+        self.try_insert(key, value)
+            .unwrap_or_else(|busy| refused("insert", Some("try_insert"), busy.cause()))
     }
 
     /// [`insert`](Self::insert), or `Err(Busy)` where `insert` would panic. The error hands
@@ -601,36 +642,45 @@ where
     #[inline]
     pub fn try_insert(&self, key: K, value: V) -> Result<Option<V>, Busy<(K, V)>> {
         let (hash, shard) = self.locate(&key);
-        let Ok(mut guard) = self.lock(shard) else {
-            return Err(Busy::new((key, value)));
+        let mut guard = match self.lock(shard) {
+            Ok(guard) => guard,
+            Err(cause) => return Err(Busy::new(cause, (key, value))),
         };
         // The lookup (user `Eq`) runs here, not inside `Shard::insert`: if it panics, `guard`,
         // declared after `key` and `value`, is dropped first, so they are dropped unlocked.
         let existing = guard.lookup(hash, &key);
+        if guard.is_nested() && self.purger.is_some() && guard.would_evict(existing) {
+            // Its entry would be queued with no purge able to run: see the module docs.
+            drop(guard);
+            return Err(Busy::new(BusyCause::WouldEvict, (key, value)));
+        }
         let inserted = guard.insert(existing, hash, key, value);
         let evicted = matches!(inserted, Inserted::New { evicted: Some(_) });
         shard.counters.record_insert(evicted, guard.len());
         drop(guard);
         // The shard lock is released: the spare key and the evicted entry may be dropped or
         // queued; the replaced value goes back to the caller.
-        let replaced = match inserted {
+        match inserted {
             Inserted::Replaced { key, old } => {
+                // No purge: it queued nothing, and a callback panic resumed here would unwind
+                // past `old` (see purge.rs, "Exactly once").
                 drop(key);
-                Some(old)
+                Ok(Some(old))
             }
             Inserted::New { evicted: Some((key, value)) } => {
-                // Straight to the callback when a slot is free; this purge stands for the one
-                // that ends every write. Without a callback the entry is dropped here.
+                // Straight to the callback when a slot is free, else queued and purged. Without
+                // a callback the entry is dropped here.
                 if let Some(purger) = &self.purger {
                     let evicted = Evicted { key, value, cause: RemovalCause::Capacity };
                     purger.push_and_purge(self, evicted);
                 }
-                return Ok(None);
+                Ok(None)
             }
-            Inserted::New { evicted: None } => None,
-        };
-        self.purge_after_write();
-        Ok(replaced)
+            Inserted::New { evicted: None } => {
+                self.purge();
+                Ok(None)
+            }
+        }
     }
 
     /// Removes `key` and returns its value, if present.
@@ -652,7 +702,8 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.try_remove(key).unwrap_or_else(|_| reentrant_call("remove", Some("try_remove")))
+        self.try_remove(key)
+            .unwrap_or_else(|busy| refused("remove", Some("try_remove"), busy.cause()))
     }
 
     /// [`remove`](Self::remove), or `Err(Busy)` where `remove` would panic.
@@ -669,14 +720,14 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let (hash, shard) = self.locate(key);
-        let mut guard = self.lock(shard)?;
+        // Before the value is in hand: see purge.rs, "Exactly once".
+        self.purge();
+        let mut guard = self.lock(shard).map_err(|cause| Busy::new(cause, ()))?;
         let removed = guard.remove(hash, key);
         shard.counters.record_len(guard.len());
         drop(guard);
         // The shard lock is released: the stored key may be dropped.
-        let value = removed.map(|(_key, value)| value);
-        self.purge_after_write();
-        Ok(value)
+        Ok(removed.map(|(_key, value)| value))
     }
 
     /// Clones every entry, shard by shard, each shard from its most to its least recently used
@@ -705,7 +756,7 @@ where
         let (mut keys, mut values) =
             (Vec::with_capacity(self.len()), Vec::with_capacity(self.len()));
         for shard in self.shards.iter() {
-            let Ok(guard) = self.lock(shard) else { reentrant_call("snapshot", None) };
+            let guard = self.lock(shard).unwrap_or_else(|cause| refused("snapshot", None, cause));
             for (key, value) in guard.iter_mru() {
                 keys.push(key.clone());
                 values.push(value.clone());
@@ -719,10 +770,27 @@ impl<K, V, S> Drop for Cache<K, V, S> {
     /// Delivers the entries still queued to the callback; the entries in the shards are dropped
     /// with the cache. Entries that the callbacks evict during the drop are dropped too, not
     /// delivered, so the drop always ends (see `purge.rs`, "Drop").
+    ///
+    /// A cache with a callback dropped while its thread holds a shard lock (in another cache's
+    /// `Eq` or `Clone`) moves its contents into a cache that the thread drops, in the same way,
+    /// when it releases its outermost lock: no callback and no entry's `Drop` runs under the
+    /// lock.
     fn drop(&mut self) {
-        if let Some(purger) = &self.purger {
-            purger.drain_on_drop(self);
+        let Some(purger) = &self.purger else { return };
+        if lock::holds_any() && nesting::can_put_off_drops() {
+            let put_off = purger.put_off();
+            let moved = Cache {
+                shards: std::mem::take(&mut self.shards),
+                shard_mask: self.shard_mask,
+                hasher: self.hasher.take(),
+                capacity: AtomicUsize::new(self.capacity.load(Relaxed)),
+                resizing: Mutex::new(()),
+                purger: self.purger.take(),
+            };
+            nesting::record(|record| record.put_off_drop(put_off(moved)));
+            return;
         }
+        purger.drain_on_drop(self);
     }
 }
 
@@ -732,7 +800,7 @@ impl<K, V, S> std::fmt::Debug for Cache<K, V, S> {
             .field("len", &self.len())
             .field("capacity", &self.capacity())
             .field("shards", &self.shard_count())
-            .field("pending_evictions", &self.pending_evictions())
+            .field("queued", &self.queued())
             .finish_non_exhaustive()
     }
 }

@@ -1,5 +1,5 @@
 //! The crate's errors: configuration refused by the builder or by `resize` (guarantee 8), and
-//! `Busy`, a re-entrant call refused instead of deadlocking (guarantee 6).
+//! `Busy`, a call from inside a shard lock refused instead of deadlocking (guarantee 6).
 
 use std::fmt;
 
@@ -41,6 +41,20 @@ pub enum BuildError {
         /// The most entries one shard can hold.
         max: usize,
     },
+    /// More shards than [`MAX_SHARDS`](crate::MAX_SHARDS).
+    TooManyShards {
+        /// The shard count asked for.
+        shards: usize,
+        /// The most shards a cache can have.
+        max: usize,
+    },
+    /// A capacity that even [`MAX_SHARDS`](crate::MAX_SHARDS) shards cannot index.
+    CapacityTooLarge {
+        /// The capacity asked for.
+        capacity: usize,
+        /// The most entries a cache can hold.
+        max: usize,
+    },
     /// `max_pending_callbacks(0)`: no callback could ever run.
     ZeroMaxPendingCallbacks,
     /// `hasher` was called after `on_evict`, which would have discarded the callback (the
@@ -73,8 +87,14 @@ impl fmt::Display for BuildError {
             Self::ShareTooLarge { share, max } => write!(
                 f,
                 "a shard would hold {share} entries but one shard holds at most {max}: \
-                 use more shards"
+                 use more shards (or leave `shards` unset)"
             ),
+            Self::TooManyShards { shards, max } => {
+                write!(f, "{shards} shards: a cache has at most {max}")
+            }
+            Self::CapacityTooLarge { capacity, max } => {
+                write!(f, "capacity {capacity}: a cache holds at most {max} entries")
+            }
             Self::ZeroMaxPendingCallbacks => {
                 write!(f, "max_pending_callbacks is 0: no callback could ever run; use at least 1")
             }
@@ -136,30 +156,109 @@ impl fmt::Display for ResizeError {
 
 impl std::error::Error for ResizeError {}
 
-/// A call refused because the calling thread is already inside the same cache, holding one of
-/// its shard locks: it came from a key's `Eq`/`Borrow` or a value's `Clone` (guarantee 6).
-/// Blocking would deadlock, so the `try_*` methods return this instead; the plain methods panic.
+/// Why a call was refused with [`Busy`]. Each cause comes from the rule that a thread holding a
+/// shard lock never waits for another one and never runs an eviction callback (guarantees 4
+/// and 6); such a thread is running a key's `Eq`/`Borrow` or a value's `Clone` for some cache.
+///
+/// ```
+/// use shardlru::{Busy, BusyCause};
+///
+/// /// Whether the same call, made again once this thread has left the other cache's lock,
+/// /// could succeed.
+/// fn worth_retrying(refused: &Busy) -> bool {
+///     match refused.cause() {
+///         BusyCause::LockHeld => true, // another thread held the lock for a moment
+///         BusyCause::Reentered | BusyCause::WouldEvict | BusyCause::TooDeep => false,
+///         _ => false,
+///     }
+/// }
+/// # let _ = worth_retrying;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BusyCause {
+    /// This thread already holds a lock of this cache: waiting for another of its locks could
+    /// deadlock.
+    Reentered,
+    /// This thread holds a lock of another cache, and the lock this call needs is held by
+    /// another thread: waiting could deadlock (that thread may be waiting for this one).
+    LockHeld,
+    /// The call would hand entries to the eviction callback (an insert that must evict, a
+    /// `clear`, a `resize`), and callbacks never run while this thread holds a shard lock.
+    WouldEvict,
+    /// This thread already holds the locks of [`MAX_NESTING`](crate::MAX_NESTING) caches.
+    TooDeep,
+}
+
+impl BusyCause {
+    /// What the cause means, as a sentence fragment.
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Reentered => "this thread already holds one of its locks",
+            Self::LockHeld => {
+                "this thread holds another cache's lock and this lock is held elsewhere; \
+                 waiting could deadlock"
+            }
+            Self::WouldEvict => {
+                "the call would run the eviction callback while this thread holds a shard lock"
+            }
+            Self::TooDeep => "this thread already holds the locks of MAX_NESTING caches",
+        }
+    }
+}
+
+/// A call refused because the calling thread holds a shard lock: it came from a key's
+/// `Eq`/`Borrow` or a value's `Clone`, which run under one (guarantee 6). Going on would mean
+/// waiting for a lock, which could deadlock, or running the eviction callback under a lock;
+/// [`cause`](Busy::cause) says which. The `try_*` methods return this; the plain methods panic
+/// with the same message.
 ///
 /// A refused call that took ownership of its inputs hands them back: `try_insert` returns
 /// `Busy<(K, V)>`, whose [`into_inner`](Busy::into_inner) gives back the key and the value.
 ///
 /// ```
-/// use shardlru::Busy;
+/// use shardlru::{Busy, BusyCause, Cache};
+/// use std::sync::{Mutex, OnceLock};
 ///
-/// let refused: Busy<(u32, String)> = Busy::new((1, "one".to_string()));
-/// assert_eq!(refused.to_string(), "the cache is busy: this thread already holds one of its locks");
-/// let (key, value) = refused.into_inner();
-/// assert_eq!((key, value.as_str()), (1, "one"));
+/// static CACHE: OnceLock<Cache<u32, Page>> = OnceLock::new();
+/// static REFUSED: Mutex<Option<Busy<(u32, Page)>>> = Mutex::new(None);
+///
+/// #[derive(Debug, PartialEq)]
+/// struct Page(u32);
+///
+/// impl Clone for Page {
+///     // Runs under the shard lock of the `get` that clones it.
+///     fn clone(&self) -> Self {
+///         let cache = CACHE.get().unwrap();
+///         if let Err(refused) = cache.try_insert(self.0 + 1, Page(self.0 + 1)) {
+///             *REFUSED.lock().unwrap() = Some(refused);
+///         }
+///         Page(self.0)
+///     }
+/// }
+///
+/// let cache = CACHE.get_or_init(|| Cache::builder().capacity(8).build().unwrap());
+/// cache.insert(1, Page(1));
+/// assert_eq!(cache.get(&1), Some(Page(1)));
+/// let refused = REFUSED.lock().unwrap().take().unwrap();
+/// assert_eq!(refused.cause(), BusyCause::Reentered);
+/// assert!(refused.to_string().contains("already holds one of its locks"));
+/// assert_eq!(refused.into_inner(), (2, Page(2))); // nothing is lost
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Busy<T = ()> {
+    cause: BusyCause,
     inner: T,
 }
 
 impl<T> Busy<T> {
-    /// Wraps what the refused call hands back.
-    pub fn new(inner: T) -> Self {
-        Self { inner }
+    pub(crate) fn new(cause: BusyCause, inner: T) -> Self {
+        Self { cause, inner }
+    }
+
+    /// Why the call was refused.
+    pub fn cause(&self) -> BusyCause {
+        self.cause
     }
 
     /// What the refused call handed back: `()` for lookups, `(key, value)` for `try_insert`.
@@ -170,13 +269,13 @@ impl<T> Busy<T> {
 
 impl<T> fmt::Debug for Busy<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Busy { .. }")
+        f.debug_struct("Busy").field("cause", &self.cause).finish_non_exhaustive()
     }
 }
 
 impl<T> fmt::Display for Busy<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the cache is busy: this thread already holds one of its locks")
+        write!(f, "the cache is busy: {}", self.cause.describe())
     }
 }
 
@@ -197,6 +296,8 @@ mod tests {
         assert!(msg.contains("use 8 or 16"), "{msg}");
         let msg = BuildError::MoreShardsThanCapacity { shards: 64, capacity: 40 }.to_string();
         assert!(msg.contains("at most 32 shards"), "{msg}");
+        let msg = Busy::new(BusyCause::LockHeld, ()).to_string();
+        assert!(msg.contains("could deadlock"), "{msg}");
     }
 
     #[test]

@@ -40,7 +40,9 @@
 //!    before the lock) and, for `get`/`peek`/`snapshot`, `Clone`. Callbacks and every `Drop` of
 //!    a key or value run after the lock is released.
 //! 5. **Re-entrant callbacks work**, with a bounded stack and bounded work per call.
-//! 6. **Re-entrant methods never deadlock**: they are refused with [`Busy`] or a panic.
+//! 6. **Re-entrant methods never deadlock**: a thread holding a shard lock (running a key's
+//!    `Eq` or a value's `Clone`) never waits for another one; where it would have to, its call
+//!    is refused with [`Busy`] or a panic. This holds across caches too.
 //! 7. **Panics are contained**: counted, reported, and the cache stays consistent and usable.
 //! 8. **Bad configuration is refused** by [`Builder::build`] with a [`BuildError`].
 //!
@@ -81,24 +83,33 @@
 //!   outer purge keeps draining, so the stack stays flat however long a chain of evictions gets.
 //! * **Bounded work per call.** One purge delivers at most what was queued when it started plus
 //!   a few more; a callback that inserts faster than the queue drains leaves the rest queued
-//!   ([`Cache::pending_evictions`]) for later calls.
-//! * **Eq re-entry is refused.** A key's `Hash` runs before any lock is taken, so it may call
-//!   the cache freely. If a key's `Eq`/`Borrow` or a value's `Clone` calls
-//!   into the same cache while this thread holds one of its locks, `try_*` methods return
-//!   [`Busy`] and the other methods panic with a message naming the cause. A purge reached that
-//!   way returns 0: no callback ever runs while its thread holds a shard lock.
+//!   ([`Cache::queued`]) for later calls.
+//! * **Calls from under a lock never wait.** A key's `Hash` runs before any lock is taken, so
+//!   it may call the cache freely. A key's `Eq`/`Borrow` and a value's `Clone` run under a
+//!   shard lock; calls they make into any cache never wait for a lock. Such a call is refused
+//!   ([`BusyCause`]) when it would have to: a lock of the same cache, another cache's lock held
+//!   by another thread (two caches whose `Clone`s call each other cannot deadlock), an insert
+//!   that would evict into the callback, `clear` or `resize`. `try_*` methods return [`Busy`],
+//!   handing back what they took; the other methods panic with a message naming the cause. A
+//!   purge reached that way returns 0: no callback ever runs while its thread holds a shard
+//!   lock.
 //! * **Callback panics are caught.** The entry counts as delivered, the panic is counted in
 //!   [`Stats::callback_panics`] and handed to [`Builder::on_callback_panic`] (default: a line on
 //!   stderr), and the purge goes on; the callback stays in use.
 //!   [`Builder::resume_callback_panics`] makes the panic resume in the purging caller instead.
 //! * **Panics in `Hash`, `Eq`, `Clone` or `Drop`** leave the cache consistent: shard code runs
-//!   user code before it mutates, drops happen after the lock is released, and locks never
-//!   poison.
+//!   `Eq` before it mutates (a `get` relinks its entry and then clones the value, so a panicking
+//!   `Clone` leaves the entry most recent, nothing more), drops happen after the lock is
+//!   released, and locks never poison. A report handler that panics is caught like the
+//!   callback. `remove` purges before it takes its value out, and a replacing `insert` does not
+//!   purge, so a panic resumed from a callback never unwinds past a value on its way back.
 //! * **Drop.** Dropping the cache delivers the entries still queued, and drops the entries still
 //!   in it. While it does, the cache is closing: whatever the callbacks insert, and whatever they
 //!   evict or clear, is dropped with the cache instead of queued, so the drop always ends. Under
 //!   `resume_callback_panics`, a callback panic during the drop resumes after the rest is
-//!   delivered.
+//!   delivered. A cache dropped under another cache's lock (in its `Eq` or `Clone`) finishes its
+//!   drop when the thread releases that lock; one kept in a `thread_local!` delivers its queue at
+//!   thread exit like any other (the per-thread state it relies on has no destructor).
 //!
 //! # Tuning
 //!
@@ -129,9 +140,12 @@ mod slab;
 mod stats;
 mod sync;
 
-pub use builder::{Builder, DEFAULT_MAX_PENDING_CALLBACKS, MIN_DEFAULT_SHARE, SHARDS_PER_CORE};
+pub use builder::{
+    Builder, DEFAULT_MAX_PENDING_CALLBACKS, MAX_SHARDS, MIN_DEFAULT_SHARE, SHARDS_PER_CORE,
+};
 pub use cache::Cache;
-pub use error::{BuildError, Busy, ResizeError};
+pub use error::{BuildError, Busy, BusyCause, ResizeError};
+pub use nesting::MAX_NESTING;
 pub use evict::{Evicted, RemovalCause};
 pub use purge::CallbackPanic;
 pub use stats::{ShardStats, Stats};

@@ -1,59 +1,60 @@
-//! The shard lock: a mutex that refuses a re-entrant acquisition by the same thread instead of
-//! deadlocking (guarantee 6), and that counts how often it was found held (the contention
-//! statistic users tune the shard count by).
+//! The shard lock: a mutex that a thread already holding a shard lock never waits for (guarantee
+//! 6), and that counts how often it was found held (the contention statistic users tune the
+//! shard count by).
 //!
-//! # Re-entry detection
+//! # Never wait while holding a lock
 //!
-//! User code runs under a shard lock only in a key's `Eq`/`Borrow` and a value's `Clone`. If
-//! that code calls back into the same cache, blocking on any of its shard locks could deadlock
-//! (on the lock this thread holds, or against another thread that holds a second shard and waits
-//! for this one). So a thread that holds a lock of a cache may not take another lock of that
-//! cache: [`ShardLock::lock`] refuses, and the cache turns that into `Busy` or a panic.
+//! User code runs under a shard lock only in a key's `Eq`/`Borrow` and a value's `Clone`. That
+//! code may call into any cache. If it waited for a lock there, it could deadlock: on a lock of
+//! the same cache that this thread holds, against another thread that holds a second shard of
+//! the same cache and waits for this one, or against another thread that holds a lock of the
+//! second cache and waits, inside that cache's `Eq` or `Clone`, for this one (two caches, ABBA).
+//! So the rule is: **a thread that holds any shard lock never blocks on another**.
+//! [`ShardLock::lock`] takes a lock in one of two ways, decided by the thread's record of held
+//! locks ([`Scopes`], `nesting.rs`):
 //!
-//! The answer to "does this thread hold a lock of this cache?" is the thread's record of held
-//! locks by cache ([`Nesting`], `nesting.rs`): on the hot path it holds nothing, and one
-//! thread-local load answers "no". A cache's id is any address that is unique among live caches
-//! and stable while the cache is borrowed (the cache uses its shard array's).
+//! * holding nothing (every call from outside user code): wait for the lock as usual;
+//! * holding a lock already: refuse a lock of a cache on the record ([`BusyCause::Reentered`]),
+//!   and otherwise only *try* the lock, refusing if another thread holds it
+//!   ([`BusyCause::LockHeld`]) or if the record is full ([`BusyCause::TooDeep`]).
 //!
-//! Building with `RUSTFLAGS="--cfg shardlru_no_reentry_check"` compiles the detection out. It
-//! exists only to measure what the detection costs; a cache built that way deadlocks on a
-//! re-entrant call instead of refusing it.
+//! No thread in the second state ever waits, so no cycle of waiting threads can form: every
+//! waiter holds nothing, and a thread that holds nothing is in no cycle. The loom model
+//! `reentry::two_caches_crossed` checks the two-cache case. The cache turns a refusal into
+//! `Err(Busy)` from `try_*` methods or a panic naming the cause.
+//!
+//! On the hot path the record holds nothing and one thread-local load answers so. A cache's id
+//! is any address unique among live caches and stable while the cache is borrowed (the cache
+//! uses its shard array's).
 //!
 //! # Contention counting
 //!
 //! [`ShardLock::lock`] tries the lock first and counts a failure in `contended` before blocking,
-//! so the uncontended path costs exactly what a plain `lock` costs. `acquisitions` is bumped by the
-//! holder (a plain load and store: only the holder writes it). `--cfg shardlru_no_contention_count`
-//! compiles the counting out, only to measure what it costs.
+//! so the uncontended path costs what a plain `lock` costs. A refused try counts as contended
+//! too. `acquisitions` is bumped by the holder (a plain load and store: only the holder writes
+//! it).
+//!
+//! # Release
+//!
+//! A guard releases the mutex first and then leaves the record; when that leaves the record
+//! empty (the thread's outermost lock), it runs the cache drops put off while the lock was held
+//! (`nesting.rs`), now that no lock is held.
 
-use crate::nesting::{NONE, Nesting};
-use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering::Relaxed, sync_thread_local};
-use std::cell::{Cell, RefCell};
+use crate::error::BusyCause;
+use crate::nesting::{self, NONE, Scopes};
+use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering::Relaxed};
 use std::ops::{Deref, DerefMut};
-
-sync_thread_local! {
-    /// The cache whose shard lock this thread took last and still holds, or `NONE`.
-    static INNERMOST: Cell<usize> = Cell::new(NONE);
-}
-
-sync_thread_local! {
-    /// The caches of the shard locks this thread holds further out than `INNERMOST`.
-    static OUTER: RefCell<Vec<usize>> = RefCell::new(Vec::new());
-}
-
-/// This thread's record of the shard locks it holds, by cache.
-const HELD: Nesting = Nesting { innermost: &INNERMOST, outer: &OUTER };
 
 /// Whether this thread holds any shard lock of any cache. One thread-local load.
 #[inline]
 pub(crate) fn holds_any() -> bool {
-    !cfg!(shardlru_no_reentry_check) && HELD.innermost() != NONE
+    nesting::record(|record| record.held.innermost()) != NONE
 }
 
 /// Whether this thread holds a shard lock of the cache `cache`.
 #[inline]
 pub(crate) fn holds_lock_of(cache: usize) -> bool {
-    !cfg!(shardlru_no_reentry_check) && HELD.contains(HELD.innermost(), cache)
+    nesting::record(|record| record.held.contains(record.held.innermost(), cache))
 }
 
 /// A shard's mutex with its contention counters. See the module docs.
@@ -61,7 +62,7 @@ pub(crate) struct ShardLock<T> {
     mutex: Mutex<T>,
     /// How many times the lock was taken. Written only by the holder.
     acquisitions: AtomicU64,
-    /// How many times a thread found the lock held and had to wait.
+    /// How many times a thread found the lock held (and waited, or was refused).
     contended: AtomicU64,
 }
 
@@ -74,58 +75,99 @@ impl<T> ShardLock<T> {
         }
     }
 
-    /// Takes the lock for the cache `cache`, blocking if another thread holds it, or returns
-    /// `None` at once if this thread already holds a lock of that cache (waiting would deadlock).
+    /// Takes the lock for the cache `cache`: waits for it if this thread holds no shard lock,
+    /// and otherwise only tries it (see the module docs).
     #[inline(always)]
-    pub(crate) fn lock(&self, cache: usize) -> Option<ShardGuard<'_, T>> {
-        let outer = if cfg!(shardlru_no_reentry_check) { NONE } else { HELD.innermost() };
-        if HELD.contains(outer, cache) {
-            return None;
-        }
-        let guard = if cfg!(shardlru_no_contention_count) {
-            self.mutex.lock()
-        } else {
-            let guard = match self.mutex.try_lock() {
-                Some(guard) => guard,
-                None => {
-                    // Relaxed: a statistic, written by every waiter, read by nobody that decides.
-                    self.contended.fetch_add(1, Relaxed);
-                    self.mutex.lock()
-                }
-            };
-            // Relaxed load-and-store: only the holder writes it, and the mutex orders holders.
-            self.acquisitions.store(self.acquisitions.load(Relaxed) + 1, Relaxed);
-            guard
+    pub(crate) fn lock(&self, cache: usize) -> Result<ShardGuard<'_, T>, BusyCause> {
+        let outer = nesting::record(|record| record.held.innermost());
+        let guard = match self.mutex.try_lock() {
+            Some(guard) if outer == NONE => guard,
+            None if outer == NONE => {
+                // Relaxed: a statistic, written by every waiter, read by nobody that decides.
+                self.contended.fetch_add(1, Relaxed);
+                self.mutex.lock()
+            }
+            // Holding a lock already: decide by the record, never wait.
+            tried => self.lock_nested(outer, cache, tried)?,
         };
-        if !cfg!(shardlru_no_reentry_check) {
-            HELD.enter(outer, cache);
-        }
-        Some(ShardGuard { guard, outer })
+        // Relaxed load-and-store: only the holder writes it, and the mutex orders holders.
+        self.acquisitions.store(self.acquisitions.load(Relaxed) + 1, Relaxed);
+        nesting::record(|record| record.held.enter(outer, cache));
+        Ok(ShardGuard { guard, leave: Leave { outer } })
     }
 
-    /// How many times the lock has been taken, and how many of those found it held.
+    /// The rule for a thread that holds a lock already (`outer` is its innermost one), given
+    /// the outcome of one try of this mutex.
+    #[cold]
+    #[inline(never)]
+    fn lock_nested<'a>(
+        &'a self,
+        outer: usize,
+        cache: usize,
+        tried: Option<MutexGuard<'a, T>>,
+    ) -> Result<MutexGuard<'a, T>, BusyCause> {
+        let refusal = nesting::record(|record| {
+            let held: &Scopes = &record.held;
+            if held.contains(outer, cache) {
+                Some(BusyCause::Reentered)
+            } else if !held.has_room(outer) {
+                Some(BusyCause::TooDeep)
+            } else {
+                None
+            }
+        });
+        // A guard taken by the try is dropped here, unlocking, when the record refuses.
+        match (refusal, tried) {
+            (Some(cause), _) => Err(cause),
+            (None, Some(guard)) => Ok(guard),
+            (None, None) => {
+                // Relaxed: a statistic, as in `lock`.
+                self.contended.fetch_add(1, Relaxed);
+                Err(BusyCause::LockHeld)
+            }
+        }
+    }
+
+    /// How many times the lock has been taken, and how many times it was found held.
     pub(crate) fn counts(&self) -> (u64, u64) {
         // Relaxed: statistics; a snapshot may lag other threads by a few operations.
         (self.acquisitions.load(Relaxed), self.contended.load(Relaxed))
     }
 }
 
-/// Holds a [`ShardLock`]; gives this thread's record back to what it was before the lock.
+/// Holds a [`ShardLock`]. Dropping it unlocks, then gives this thread's record back to what it
+/// was before the lock (fields drop in declaration order).
 pub(crate) struct ShardGuard<'a, T> {
     guard: MutexGuard<'a, T>,
-    /// The innermost cache on this thread's record before this lock was taken.
+    leave: Leave,
+}
+
+impl<T> ShardGuard<'_, T> {
+    /// Whether this thread held another shard lock when it took this one.
+    #[inline]
+    pub(crate) fn is_nested(&self) -> bool {
+        self.leave.outer != NONE
+    }
+}
+
+/// Leaves the record when a [`ShardGuard`] is dropped, after its mutex is unlocked.
+struct Leave {
+    /// The innermost cache on this thread's record before the lock was taken.
     outer: usize,
 }
 
-impl<T> Drop for ShardGuard<'_, T> {
+impl Drop for Leave {
     #[inline]
     fn drop(&mut self) {
-        if cfg!(shardlru_no_reentry_check) {
-            return;
-        }
-        // Runs before `self.guard` unlocks; the record is this thread's alone, so the order
+        // The mutex is already unlocked; the record is this thread's alone, so the order
         // against the unlock does not matter to other threads.
-        HELD.leave(self.outer);
+        nesting::record(|record| {
+            record.held.leave(self.outer);
+            if self.outer == NONE {
+                // The outermost lock is released: no lock is held from here on.
+                record.run_put_off_drops();
+            }
+        });
     }
 }
 
@@ -145,7 +187,7 @@ impl<T> DerefMut for ShardGuard<'_, T> {
     }
 }
 
-#[cfg(all(test, not(loom), not(shardlru_no_reentry_check), not(shardlru_no_contention_count)))]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -158,7 +200,7 @@ mod tests {
         assert!(!holds_any());
         let guard = first.lock(CACHE_A).expect("nothing held yet");
         assert!(holds_any() && holds_lock_of(CACHE_A) && !holds_lock_of(CACHE_B));
-        assert!(second.lock(CACHE_A).is_none(), "another shard of the same cache");
+        assert!(matches!(second.lock(CACHE_A), Err(BusyCause::Reentered)));
         std::thread::scope(|s| {
             s.spawn(|| {
                 assert!(!holds_lock_of(CACHE_A), "another thread holds nothing");
@@ -167,7 +209,7 @@ mod tests {
         });
         drop(guard);
         assert!(!holds_any() && !holds_lock_of(CACHE_A));
-        assert!(second.lock(CACHE_A).is_some());
+        assert!(second.lock(CACHE_A).is_ok());
         assert_eq!(first.counts(), (1, 0));
     }
 
@@ -176,14 +218,45 @@ mod tests {
         let (a, b, a2) = (ShardLock::new(()), ShardLock::new(()), ShardLock::new(()));
         let outer = a.lock(CACHE_A).unwrap();
         let inner = b.lock(CACHE_B).expect("another cache is not re-entry");
+        assert!(inner.is_nested() && !outer.is_nested());
         assert!(holds_lock_of(CACHE_A) && holds_lock_of(CACHE_B));
-        assert!(a2.lock(CACHE_A).is_none(), "A is still held further out");
+        assert!(matches!(a2.lock(CACHE_A), Err(BusyCause::Reentered)), "A is further out");
         drop(inner);
         assert!(holds_lock_of(CACHE_A) && !holds_lock_of(CACHE_B));
         drop(outer);
         assert!(!holds_any());
-        OUTER.with(|held| assert!(held.borrow().is_empty()));
-        assert_eq!(HELD.innermost(), NONE);
+    }
+
+    #[test]
+    fn holding_a_lock_a_thread_does_not_wait_for_another() {
+        let (mine, theirs) = (ShardLock::new(()), ShardLock::new(()));
+        let (taken, release) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _held = theirs.lock(CACHE_B).unwrap();
+                taken.wait();
+                release.wait();
+            });
+            taken.wait();
+            let _outer = mine.lock(CACHE_A).unwrap();
+            assert!(matches!(theirs.lock(CACHE_B), Err(BusyCause::LockHeld)), "it would wait");
+            assert_eq!(theirs.counts(), (1, 1), "a refused try counts as contended");
+            release.wait();
+        });
+    }
+
+    #[test]
+    fn the_record_refuses_a_scope_beyond_its_depth() {
+        let locks: Vec<_> = (0..=nesting::MAX_NESTING).map(|_| ShardLock::new(())).collect();
+        let mut guards = Vec::new();
+        for (i, lock) in locks[..nesting::MAX_NESTING].iter().enumerate() {
+            guards.push(lock.lock(CACHE_A + i).expect("within the depth"));
+        }
+        let beyond = locks[nesting::MAX_NESTING].lock(CACHE_B);
+        assert!(matches!(beyond, Err(BusyCause::TooDeep)), "one lock past MAX_NESTING");
+        while guards.pop().is_some() {}
+        assert!(!holds_any());
+        assert!(locks[nesting::MAX_NESTING].lock(CACHE_B).is_ok(), "the record is empty again");
     }
 
     #[test]

@@ -1,66 +1,104 @@
-//! A per-thread record of nested scopes, each named by an id (an address, never [`NONE`]): which
-//! one is innermost, and which enclose it. Two mechanisms keep one each:
+//! The per-thread record of what this thread is inside: the shard locks it holds (by cache) and
+//! the purges it runs (by purger), plus the cache drops it has put off until it holds no lock.
 //!
-//! * the shard locks a thread holds, by cache (`lock.rs`): a lock of a cache already on the
-//!   record is refused, because waiting for it could deadlock (guarantee 6);
-//! * the purges a thread runs, by purger (`purge.rs`): a purge of a cache already on the record
-//!   returns at once, so callbacks that call back into their cache do not recurse (guarantee 5).
+//! * **Held locks** (`lock.rs`). A lock of a cache already on the record is refused, and while
+//!   any lock is held no other lock is waited for (guarantee 6): user code that runs under a lock
+//!   (a key's `Eq`, a value's `Clone`) may call into any cache, but only ever without blocking.
+//! * **Running purges** (`purge.rs`). A purge of a cache already on the record returns at once,
+//!   so callbacks that call back into their cache do not recurse (guarantee 5).
+//! * **Drops put off** (`cache.rs`). A cache dropped while this thread holds a shard lock cannot
+//!   run its callbacks there (guarantee 4); it hands itself over, and the thread drops it when it
+//!   releases its outermost lock ([`Record::put_off_drop`]).
 //!
-//! The innermost id lives alone in a `Cell<usize>` (const-initialised, no destructor), so the
-//! hot-path question, "is this thread inside any scope?", is one thread-local load that answers
-//! [`NONE`]. The ids further out live in a `Vec`, used only when scopes of different caches nest
-//! (user code of one cache calling into another), out of line. Scopes nest strictly (each guard
-//! lives in one stack frame of its thread), so leaving one restores what entering it found.
+//! # Layout, and why
+//!
+//! Each of the two nestings is a [`Scopes`]: the innermost id alone in a `Cell<usize>`, so the
+//! hot-path question "is this thread inside anything?" is one thread-local load that answers
+//! [`NONE`]; the ids further out in a fixed array of [`MAX_NESTING`] cells, used only when
+//! scopes of different caches nest (user code of one cache calling into another). Scopes nest
+//! strictly (each guard lives in one stack frame of its thread), so leaving one restores what
+//! entering it found.
+//!
+//! The record has no destructor and a `const` initialiser: it stays readable while the thread's
+//! thread-locals are being destroyed, which is when a cache kept in a `thread_local!` is dropped
+//! and delivers its queue, possibly into another cache. (A `Vec` here, as before, had a
+//! destructor: a cache dropped at thread exit found the record gone and its callbacks panicked.)
+//! Only the list of put-off drops owns heap data; it lives in a thread-local of its own and is
+//! touched only on the rare path that puts a drop off.
 //!
 //! The record is this thread's alone: no other thread reads or writes it, and it needs no
 //! atomics.
 
-use crate::sync::LocalKey;
+use crate::sync::sync_thread_local;
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 
 /// The innermost id of a thread outside every scope. Never an id (ids are addresses).
 pub(crate) const NONE: usize = 0;
 
-/// One record: the two thread-locals it is kept in, declared by its owner with
-/// `sync_thread_local!` (`Cell::new(NONE)` and `RefCell::new(Vec::new())`).
+/// How many scopes of different caches one thread can be inside at once, in each nesting (shard
+/// locks held, purges running). A lock beyond it is refused with [`Busy`](crate::Busy)
+/// ([`BusyCause::TooDeep`](crate::BusyCause::TooDeep)); a purge beyond it returns at once and
+/// leaves its entries queued. Reaching it takes user code nested through that many caches.
 ///
-/// Declare a record as a `const`, not a `static`: a const is inlined where it is used, so each
-/// access compiles to a direct thread-local load. Through a `static` the accessor stayed an
-/// indirect call in the caller's crate: 175 instead of 147 instructions per cached `get`
-/// (callgrind on the `compare` bench, W4, one thread).
-pub(crate) struct Nesting {
-    pub(crate) innermost: &'static LocalKey<Cell<usize>>,
-    pub(crate) outer: &'static LocalKey<RefCell<Vec<usize>>>,
+/// ```
+/// assert!(shardlru::MAX_NESTING >= 8);
+/// ```
+pub const MAX_NESTING: usize = 16;
+
+/// How many ids a [`Scopes`] keeps besides the innermost.
+const OUTER: usize = MAX_NESTING - 1;
+
+/// One nesting: ids of the scopes this thread is inside, innermost first.
+pub(crate) struct Scopes {
+    innermost: Cell<usize>,
+    /// `outer[..depth]`: the ids further out than `innermost`, outermost first.
+    outer: [Cell<usize>; OUTER],
+    depth: Cell<usize>,
 }
 
-impl Nesting {
-    /// The innermost id on this thread's record, or [`NONE`]. One thread-local load.
-    #[inline(always)]
-    pub(crate) fn innermost(&self) -> usize {
-        self.innermost.with(Cell::get)
+impl Scopes {
+    const fn new() -> Self {
+        Self {
+            innermost: Cell::new(NONE),
+            outer: [const { Cell::new(NONE) }; OUTER],
+            depth: Cell::new(0),
+        }
     }
 
-    /// Whether `id` is on the record, given its `innermost` id as just read.
+    /// The innermost id, or [`NONE`].
+    #[inline(always)]
+    pub(crate) fn innermost(&self) -> usize {
+        self.innermost.get()
+    }
+
+    /// Whether `id` is on the record, given its innermost id as just read.
     #[inline(always)]
     pub(crate) fn contains(&self, innermost: usize, id: usize) -> bool {
         innermost != NONE && (innermost == id || self.further_out(id))
     }
 
-    /// Makes `id` the innermost scope; `innermost` is the record's innermost id as just read,
-    /// which the caller keeps for [`Nesting::leave`].
+    /// Whether one more scope fits, given the innermost id as just read.
+    #[inline(always)]
+    pub(crate) fn has_room(&self, innermost: usize) -> bool {
+        innermost == NONE || self.depth.get() < OUTER
+    }
+
+    /// Makes `id` the innermost scope; `innermost` is the id read just before, which the caller
+    /// keeps for [`Scopes::leave`]. The caller has checked [`Scopes::has_room`].
     #[inline(always)]
     pub(crate) fn enter(&self, innermost: usize, id: usize) {
         if innermost != NONE {
             self.push_outer(innermost);
         }
-        self.innermost.with(|cell| cell.set(id));
+        self.innermost.set(id);
     }
 
-    /// Leaves the innermost scope, restoring `previous` (what [`Nesting::enter`] was given), and
+    /// Leaves the innermost scope, restoring `previous` (what [`Scopes::enter`] was given), and
     /// returns the id of the scope left.
     #[inline(always)]
     pub(crate) fn leave(&self, previous: usize) -> usize {
-        let left = self.innermost.with(|cell| cell.replace(previous));
+        let left = self.innermost.replace(previous);
         if previous != NONE {
             self.pop_outer(previous);
         }
@@ -71,19 +109,95 @@ impl Nesting {
     #[cold]
     #[inline(never)]
     fn further_out(&self, id: usize) -> bool {
-        self.outer.with(|outer| outer.borrow().contains(&id))
+        self.outer[..self.depth.get()].iter().any(|outer| outer.get() == id)
     }
 
     #[cold]
     #[inline(never)]
     fn push_outer(&self, id: usize) {
-        self.outer.with(|outer| outer.borrow_mut().push(id));
+        let depth = self.depth.get();
+        self.outer[depth].set(id);
+        self.depth.set(depth + 1);
     }
 
     #[cold]
     #[inline(never)]
     fn pop_outer(&self, id: usize) {
-        let popped = self.outer.with(|outer| outer.borrow_mut().pop());
-        debug_assert_eq!(popped, Some(id), "scopes nest: the innermost leaves first");
+        let depth = self.depth.get() - 1;
+        debug_assert_eq!(self.outer[depth].get(), id, "scopes nest: the innermost leaves first");
+        self.depth.set(depth);
+    }
+}
+
+/// This thread's record. See the module docs.
+pub(crate) struct Record {
+    /// The shard locks this thread holds, by cache id.
+    pub(crate) held: Scopes,
+    /// The purges this thread runs, by purger id.
+    pub(crate) running: Scopes,
+    /// Whether [`PUT_OFF`] may hold drops: checked when the outermost lock is released.
+    put_off: Cell<bool>,
+}
+
+/// A cache whose drop waits for this thread to release its last shard lock. Dropping it runs
+/// the cache's drop (its queue's delivery) as it would have run.
+pub(crate) type PutOffDrop = Box<dyn Any>;
+
+sync_thread_local! {
+    /// This thread's record: const-initialised, no destructor (see the module docs).
+    static RECORD: Record = Record {
+        held: Scopes::new(),
+        running: Scopes::new(),
+        put_off: Cell::new(false),
+    };
+}
+
+sync_thread_local! {
+    /// The drops put off until this thread holds no shard lock, in the order they were put off.
+    static PUT_OFF: RefCell<Vec<PutOffDrop>> = RefCell::new(Vec::new());
+}
+
+/// Runs `f` on this thread's record. Never fails, also while thread-locals are destroyed.
+#[inline(always)]
+pub(crate) fn record<R>(f: impl FnOnce(&Record) -> R) -> R {
+    RECORD.with(f)
+}
+
+/// Whether this thread can put drops off: false only once its thread-locals are being
+/// destroyed (the list of put-off drops is gone), and then a cache's drop runs where it is.
+pub(crate) fn can_put_off_drops() -> bool {
+    PUT_OFF.try_with(|_| ()).is_ok()
+}
+
+impl Record {
+    /// Puts off a drop until this thread releases its outermost shard lock. The caller has
+    /// checked [`can_put_off_drops`].
+    #[cold]
+    pub(crate) fn put_off_drop(&self, drop: PutOffDrop) {
+        PUT_OFF.with(|list| list.borrow_mut().push(drop));
+        self.put_off.set(true);
+    }
+
+    /// Called when this thread has just released its outermost shard lock: runs the drops put
+    /// off meanwhile, in order. One `Cell` load when there are none.
+    #[inline(always)]
+    pub(crate) fn run_put_off_drops(&self) {
+        if self.put_off.get() {
+            self.drain_put_off();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn drain_put_off(&self) {
+        self.put_off.set(false);
+        // One at a time, with the list unborrowed: a drop may take locks, put off more drops
+        // (those run in this loop too) or call into caches that do.
+        while let Some(next) = PUT_OFF.with(|list| {
+            let mut list = list.borrow_mut();
+            (!list.is_empty()).then(|| list.remove(0))
+        }) {
+            drop(next);
+        }
     }
 }

@@ -25,23 +25,26 @@
 //!    its push (program order), so an entry missed here still has that purge to come.
 //! 2. **No shard lock held by this thread?** (`lock::holds_any`.) The purge was reached from a
 //!    key's `Eq` or a value's `Clone`, under a lock of this cache or of another one. So a callback
-//!    never runs while its thread holds any shard lock; the entries wait for the next purge (the
-//!    call holding the lock, if it is a mutating call of this cache, ends with one).
-//! 3. **Not already purging this cache on this thread?** (`PURGING`.) A callback called back into
-//!    the cache; the outer purge on this thread keeps draining, so the stack does not grow with
-//!    the length of a chain of evictions.
+//!    never runs while its thread holds any shard lock. Such a call queues nothing itself (the
+//!    cache refuses a write that would evict from there, with `BusyCause::WouldEvict`), so the
+//!    entries it leaves are other calls' entries, which those calls purge.
+//! 3. **Not already purging this cache on this thread?** (the record's `running` scopes,
+//!    `nesting.rs`.) A callback called back into the cache; the outer purge on this thread keeps
+//!    draining, so the stack does not grow with the length of a chain of evictions. A thread
+//!    already inside [`MAX_NESTING`](crate::MAX_NESTING) purges of different caches is refused
+//!    here too.
 //! 4. **A free slot?** `pending_callbacks` counts purging threads, each running at most one
 //!    callback at a time; it may not exceed `max_pending_callbacks`. At the cap the purge counts
 //!    itself in `purges_skipped` and leaves the entries queued, to the slot holders: threads
-//!    never wait behind slow callbacks (see "Nothing stranded").
+//!    never wait behind slow callbacks (see "A purge refused at the cap strands nothing").
 //!
 //! Then it delivers at most `min(queue.len(), PURGE_BATCH) + PURGE_EXTRA` entries: what was
 //! queued when it started, up to a batch, plus a few entries its own callbacks evicted. So a
 //! callback that keeps inserting (an "amplification" callback) cannot trap the caller, and a
-//! caller who meets a backlog delivers one batch of it: what is left stays queued, visible in
-//! [`Cache::pending_evictions`](crate::Cache::pending_evictions), for later purges.
+//! caller who meets a long queue delivers one batch of it: what is left stays queued, visible
+//! in [`Cache::queued`](crate::Cache::queued), for later purges.
 //!
-//! # Nothing stranded
+//! # A purge refused at the cap strands nothing
 //!
 //! A purge refused at the cap leaves its entry to the threads holding the slots. A holder that
 //! has just found the queue empty might miss it, so a holder that gives its slot back looks at
@@ -68,11 +71,16 @@
 //! refused purger anything, so the common case (the cap far from reached) pays no fence.
 //!
 //! Without the fences both could read stale values and the entry would wait for some later
-//! call; the loom model `purge_cap::refused_purge_leaves_no_entry_behind` finds that execution
-//! when either fence is removed. The fences sit on the refusal path and on releases from the
-//! cap, never per entry.
-//! An entry still waits when the purge that would take it has spent its budget on a backlog;
-//! that is the bound on each call's work, and later calls go on.
+//! call; the loom models `purge_cap::refused_purge_leaves_no_entry_behind` (cap 1: every release
+//! comes down from the cap) and `purge_cap::cap_two_three_evicting_threads` (a release from
+//! below the cap skips its fence) find that execution when a fence is removed. The fences sit on
+//! the refusal path and on releases from the cap, never per entry.
+//!
+//! What this section promises is about refusals at the cap. Entries also stay queued, by
+//! design, when the purge that would take them has spent its budget (the bound on each call's
+//! work: later calls, [`Cache::purge`](crate::Cache::purge) or the drop go on), and when a
+//! callback panic resumes under [`Builder::resume_callback_panics`](crate::Builder::resume_callback_panics)
+//! (the entries not yet popped wait for the next purge).
 //!
 //! # Exactly once
 //!
@@ -80,16 +88,21 @@
 //! `pop`), and a popped entry is given to the callback by value, before anything else can fail.
 //! A panicking callback is caught (`catch_unwind`): the entry counts as delivered (the callback
 //! had it, and dropped it while unwinding), the panic is counted and reported, and the purge goes
-//! on. With [`Builder::resume_callback_panics`](crate::Builder::resume_callback_panics) the panic
+//! on. A report handler that panics in turn is caught too (its panic is reported on stderr). With
+//! [`Builder::resume_callback_panics`](crate::Builder::resume_callback_panics) the panic
 //! resumes in the purging caller instead, after the slot is returned; the entries not yet popped
-//! stay queued.
+//! stay queued. So that such a panic never unwinds past a value on its way back to the caller,
+//! `remove` purges *before* its shard work and a replacing `insert` (which queues nothing)
+//! does not purge; every other write purges after its shard work.
 //!
 //! # Drop
 //!
 //! A dropping cache marks itself closing and then drains the queue with no budget. While it is
 //! closing, entries its callbacks evict (or clear, or shrink away) are dropped instead of queued,
 //! like every entry still in the cache, so the drain delivers exactly what was queued when the
-//! drop began and always ends.
+//! drop began and always ends. A cache dropped while its thread holds a shard lock (in another
+//! cache's `Eq` or `Clone`) cannot run callbacks there: it moves itself into the thread's record
+//! and is dropped, drain and all, when the thread releases its outermost lock (`nesting.rs`).
 //!
 //! # Orderings
 //!
@@ -98,19 +111,18 @@
 //! the delivery loop, and read-modify-writes of one atomic are totally ordered whatever their
 //! ordering, so a compare-exchange from `n` to `n + 1` that checks `n < cap` can never let the
 //! count pass the cap. `Relaxed` suffices for the count itself; the two `SeqCst` fences of
-//! "Nothing stranded" order it against the queue.
+//! "A purge refused at the cap strands nothing" order it against the queue.
 
 use crate::cache::Cache;
 use crate::evict::Evicted;
 use crate::lock;
-use crate::nesting::{NONE, Nesting};
+use crate::nesting::{self, NONE, PutOffDrop};
 use crate::stats::PurgeCounters;
-use crate::sync::{
-    AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, Queue, fence, sync_thread_local,
-};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, Queue, fence};
 use std::any::Any;
-use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::io::Write;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 /// The most of the entries queued before it started that one purge call delivers, so that a
@@ -127,6 +139,10 @@ const PURGE_EXTRA: usize = 64;
 /// holding a handle), and the entry.
 pub(crate) type Callback<K, V, S> = Box<dyn Fn(&Cache<K, V, S>, Evicted<K, V>) + Send + Sync>;
 
+/// Boxes a cache to be dropped later (`nesting.rs`, "drops put off"). Made by
+/// [`Builder::on_evict`](crate::Builder::on_evict), where the types are known to be `'static`.
+pub(crate) type PutOff<K, V, S> = fn(Cache<K, V, S>) -> PutOffDrop;
+
 /// What to do when the eviction callback panics.
 pub(crate) enum PanicPolicy {
     /// Catch the panic, hand it to this handler, and go on with the next entry.
@@ -141,11 +157,26 @@ impl Default for PanicPolicy {
     }
 }
 
-/// The default report of a callback panic: one line on stderr.
+/// The default report of a callback panic: one line on stderr. A failed write is ignored
+/// (`eprintln!` would panic), so reporting never fails.
 fn report_to_stderr(panic: CallbackPanic<'_>) {
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "shardlru: the eviction callback of cache `{}` panicked: {}; the entry counts as \
          delivered and the purge goes on",
+        panic.cache_name(),
+        panic.message()
+    );
+}
+
+/// Reports, on stderr, a panic of the handler set with
+/// [`Builder::on_callback_panic`](crate::Builder::on_callback_panic).
+#[cold]
+fn report_handler_panic(cache_name: &str, payload: Box<dyn Any + Send>) {
+    let panic = CallbackPanic { cache_name, payload };
+    let _ = writeln!(
+        std::io::stderr(),
+        "shardlru: the callback-panic handler of cache `{}` panicked: {}; the purge goes on",
         panic.cache_name(),
         panic.message()
     );
@@ -211,24 +242,12 @@ impl fmt::Debug for CallbackPanic<'_> {
     }
 }
 
-sync_thread_local! {
-    /// The innermost purge running on this thread, by `Purger` address, or `NONE`.
-    static PURGING: Cell<usize> = Cell::new(NONE);
-}
-
-sync_thread_local! {
-    /// The purges running on this thread further out than `PURGING`. Only nested purges of
-    /// different caches (a callback of one cache writing to another) use it.
-    static PURGING_OUTER: RefCell<Vec<usize>> = RefCell::new(Vec::new());
-}
-
-/// This thread's record of the purges it runs, by purger (see `nesting.rs`).
-const RUNNING: Nesting = Nesting { innermost: &PURGING, outer: &PURGING_OUTER };
-
 /// The eviction queue, the callback and the pending-callback cap of one cache.
 pub(crate) struct Purger<K, V, S> {
     queue: Queue<Evicted<K, V>>,
     callback: Callback<K, V, S>,
+    /// Boxes the cache for a drop put off until its thread holds no lock.
+    put_off: PutOff<K, V, S>,
     /// Threads inside the delivery loop, each running at most one callback at a time.
     pending_callbacks: AtomicUsize,
     max_pending_callbacks: usize,
@@ -241,7 +260,7 @@ pub(crate) struct Purger<K, V, S> {
 
 impl<K, V, S> Purger<K, V, S> {
     pub(crate) fn new(
-        callback: Callback<K, V, S>,
+        (callback, put_off): (Callback<K, V, S>, PutOff<K, V, S>),
         max_pending_callbacks: usize,
         on_panic: PanicPolicy,
         name: Box<str>,
@@ -249,6 +268,7 @@ impl<K, V, S> Purger<K, V, S> {
         Self {
             queue: Queue::new(),
             callback,
+            put_off,
             pending_callbacks: AtomicUsize::new(0),
             max_pending_callbacks,
             on_panic,
@@ -271,6 +291,11 @@ impl<K, V, S> Purger<K, V, S> {
         None
     }
 
+    /// How [`Cache`]'s drop boxes the cache when it must put the drop off.
+    pub(crate) fn put_off(&self) -> PutOff<K, V, S> {
+        self.put_off
+    }
+
     pub(crate) fn queued(&self) -> usize {
         self.queue.len()
     }
@@ -285,7 +310,7 @@ impl<K, V, S> Purger<K, V, S> {
             return 0;
         }
         match self.enter(Refusal::Fenced) {
-            Some(slot) => self.deliver_in_turn(cache, slot, None),
+            Some(slot) => self.deliver_batch(cache, slot, None),
             None => 0,
         }
     }
@@ -297,12 +322,12 @@ impl<K, V, S> Purger<K, V, S> {
     /// thread's evictions reach the callback in order. When no slot is free (or this thread
     /// holds a shard lock, is already purging this cache, or the cache is closing), it is
     /// exactly `push` then `purge`, so a refusal at the cap still comes after the push, as
-    /// "Nothing stranded" needs.
+    /// "A purge refused at the cap strands nothing" needs.
     pub(crate) fn push_and_purge(&self, cache: &Cache<K, V, S>, evicted: Evicted<K, V>) -> usize {
         // Relaxed: as in `push`.
         if self.queue.is_empty() && !self.closing.load(Relaxed) && !lock::holds_any() {
             if let Some(slot) = self.enter(Refusal::Quiet) {
-                return self.deliver_in_turn(cache, slot, Some(evicted));
+                return self.deliver_batch(cache, slot, Some(evicted));
             }
         }
         // Handed back (and dropped here) only while the cache is being dropped.
@@ -310,10 +335,11 @@ impl<K, V, S> Purger<K, V, S> {
         self.purge(cache)
     }
 
-    /// The delivery loop of an ordinary purge, from its first slot: see "Nothing stranded".
-    /// `first` is an entry in hand that was never queued; it counts against the budget as if
-    /// it had been.
-    fn deliver_in_turn<'a>(
+    /// The delivery loop of an ordinary purge, from its first slot: one bounded batch (see "The
+    /// protocol"), giving the slot back and looking again as "A purge refused at the cap strands
+    /// nothing" requires. `first` is an entry in hand that was never queued; it counts against
+    /// the budget as if it had been.
+    fn deliver_batch<'a>(
         &'a self,
         cache: &Cache<K, V, S>,
         mut slot: Slot<'a, K, V, S>,
@@ -332,10 +358,10 @@ impl<K, V, S> Purger<K, V, S> {
                 slot.deliver(cache, left, Resume::AtOnce);
             }
             delivered += slot.delivered as usize;
-            if slot.give_back() >= self.max_pending_callbacks {
-                // SeqCst fence: pairs with the fence of a purge refused at the cap ("Nothing
-                // stranded"): either it sees the slot given back, or this sees its entry. Only
-                // a release from the cap can owe a refused purge: see "Nothing stranded".
+            if ManuallyDrop::new(slot).release() >= self.max_pending_callbacks {
+                // SeqCst fence: pairs with the fence of a purge refused at the cap (see "A purge
+                // refused at the cap strands nothing"): either it sees the slot given back, or
+                // this sees its entry. Only a release from the cap can owe a refused purge.
                 fence(SeqCst);
             }
             if delivered >= budget || self.queue.is_empty() {
@@ -367,8 +393,8 @@ impl<K, V, S> Purger<K, V, S> {
     /// Checks 3 and 4 of the protocol: takes a delivery slot, or says why not by returning `None`.
     fn enter(&self, refusal: Refusal) -> Option<Slot<'_, K, V, S>> {
         let id = self as *const Self as usize;
-        let outer = RUNNING.innermost();
-        if RUNNING.contains(outer, id) {
+        let outer = nesting::record(|record| record.running.innermost());
+        if outer != NONE && !self.may_nest(outer, id) {
             return None;
         }
         // Relaxed loads and compare-exchange: see "Orderings" in the module docs.
@@ -384,8 +410,8 @@ impl<K, V, S> Purger<K, V, S> {
                     return None;
                 }
                 // SeqCst fence, then look again: pairs with the fence after a slot is given
-                // back ("Nothing stranded"): either this sees that slot free, or its holder
-                // sees what this thread queued.
+                // back from the cap ("A purge refused at the cap strands nothing"): either this
+                // sees that slot free, or its holder sees what this thread queued.
                 fence(SeqCst);
                 fenced = true;
                 pending = self.pending_callbacks.load(Relaxed);
@@ -402,15 +428,26 @@ impl<K, V, S> Purger<K, V, S> {
                 Err(actual) => pending = actual,
             }
         }
-        RUNNING.enter(outer, id);
+        nesting::record(|record| record.running.enter(outer, id));
         Some(Slot { purger: self, id, outer, delivered: 0, panics: 0 })
+    }
+
+    /// Check 3 for a thread already purging (`outer` is its innermost purge): not this cache
+    /// again, and room on the record.
+    #[cold]
+    #[inline(never)]
+    fn may_nest(&self, outer: usize, id: usize) -> bool {
+        nesting::record(|record| {
+            !record.running.contains(outer, id) && record.running.has_room(outer)
+        })
     }
 }
 
 /// What [`Purger::enter`] does when it finds every slot taken.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Refusal {
-    /// The refusal of a purge: fence and look again ("Nothing stranded"), then count the purge
+    /// The refusal of a purge: fence and look again (see "A purge refused at the cap
+    /// strands nothing"), then count the purge
     /// as skipped.
     Fenced,
     /// Just return `None`: the caller has queued nothing yet and falls back to `push` then
@@ -418,12 +455,12 @@ enum Refusal {
     Quiet,
 }
 
-/// One thread's place in the delivery loop. Dropping it (also while unwinding) gives the slot
-/// back, leaves `PURGING`, and publishes the counts.
+/// One thread's place in the delivery loop. Dropping it (also while unwinding) releases it:
+/// gives the slot back, leaves the record, and publishes the counts.
 struct Slot<'a, K, V, S> {
     purger: &'a Purger<K, V, S>,
     id: usize,
-    /// The purge this one nests in on this thread (`PURGING` before it), or `NONE`.
+    /// The purge this one nests in on this thread (the record's innermost before it), or `NONE`.
     outer: usize,
     delivered: u64,
     panics: u64,
@@ -472,7 +509,14 @@ impl<K, V, S> Slot<'_, K, V, S> {
         self.panics += 1;
         let report = |payload| CallbackPanic { cache_name: &purger.name, payload };
         match &purger.on_panic {
-            PanicPolicy::Report(handler) => handler(report(payload)),
+            PanicPolicy::Report(handler) => {
+                // The handler is user code too: contain its panic like the callback's, so that
+                // the purge (and a drop's drain) goes on.
+                let handled = catch_unwind(AssertUnwindSafe(|| handler(report(payload))));
+                if let Err(payload) = handled {
+                    report_handler_panic(&purger.name, payload);
+                }
+            }
             // A second panic while unwinding would abort the process: report it instead.
             PanicPolicy::Resume if std::thread::panicking() => report_to_stderr(report(payload)),
             PanicPolicy::Resume if resume == Resume::AtOnce => resume_unwind(payload),
@@ -483,17 +527,12 @@ impl<K, V, S> Slot<'_, K, V, S> {
 }
 
 impl<K, V, S> Slot<'_, K, V, S> {
-    /// Gives the slot back, as dropping it does, and returns the count of pending callbacks
-    /// from just before.
-    fn give_back(self) -> usize {
-        std::mem::ManuallyDrop::new(self).release()
-    }
-
-    /// Leaves `PURGING`, gives the slot back and publishes the counts; returns the count of
-    /// pending callbacks from just before. Runs once: from `give_back` or from `drop`.
+    /// Leaves the record, gives the slot back and publishes the counts; returns the count of
+    /// pending callbacks from just before. Runs once: from `drop`, or on a slot wrapped in
+    /// `ManuallyDrop` by the one caller that needs the count.
     fn release(&self) -> usize {
         let purger = self.purger;
-        let left = RUNNING.leave(self.outer);
+        let left = nesting::record(|record| record.running.leave(self.outer));
         debug_assert_eq!(left, self.id, "purges nest: the innermost leaves first");
         // Relaxed: see "Orderings" in the module docs.
         let before = purger.pending_callbacks.fetch_sub(1, Relaxed);

@@ -136,6 +136,12 @@ impl<K, V> Shard<K, V> {
         Inserted::New { evicted }
     }
 
+    /// Whether inserting a key whose lookup gave `existing` would evict an entry.
+    #[inline]
+    pub(crate) fn would_evict(&self, existing: Option<NodeId>) -> bool {
+        existing.is_none() && self.select_victim(1).is_some()
+    }
+
     /// Removes `key` and returns its entry (the stored key, the value).
     pub(crate) fn remove<Q>(&mut self, hash: u64, key: &Q) -> Option<(K, V)>
     where

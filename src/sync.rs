@@ -17,7 +17,7 @@
 //!   `push`/`pop` publish with `Release` and they load with `Acquire`, without the mutex. So a
 //!   thread may see another's push late, as it may with a real lock-free queue, and the `SeqCst`
 //!   fences of purge.rs ("Nothing stranded") are what the models check, not the mutex.
-//! * atomics, `thread_local!` (as [`sync_thread_local!`], with its [`LocalKey`]) and the machine's parallelism, which
+//! * atomics, `thread_local!` (as [`sync_thread_local!`]) and the machine's parallelism, which
 //!   loom fixes at 2 so that models stay deterministic.
 //!
 //! [`SegQueue`]: crossbeam_queue::SegQueue
@@ -82,8 +82,6 @@ mod inner {
     pub(crate) fn available_parallelism() -> usize {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     }
-
-    pub(crate) use std::thread::LocalKey;
 
     /// `thread_local!` with a `const` initialiser, so that access needs no lazy-init check.
     macro_rules! sync_thread_local {
@@ -166,8 +164,6 @@ mod inner {
     pub(crate) fn available_parallelism() -> usize {
         2
     }
-
-    pub(crate) use loom::thread::LocalKey;
 
     macro_rules! sync_thread_local {
         ($(#[$attr:meta])* static $name:ident: $ty:ty = $init:expr;) => {

@@ -228,7 +228,7 @@ fn clear_delivers_every_entry_once_as_clear() {
     assert_eq!(cache.len(), 40, "no shard was full");
     cache.clear();
     assert!(cache.is_empty());
-    assert_eq!(cache.pending_evictions(), 0);
+    assert_eq!(cache.queued(), 0);
     let mut delivered = std::mem::take(&mut *log.lock().unwrap());
     assert!(delivered.iter().all(|&(_, cause)| cause == RemovalCause::Clear));
     delivered.sort_unstable_by_key(|&(key, _)| key);
@@ -255,7 +255,7 @@ fn clear_and_shrink_without_a_callback_simply_drop_the_entries() {
     assert_eq!(Arc::strong_count(&value), 3, "shrunk entries are dropped");
     cache.clear();
     assert_eq!(Arc::strong_count(&value), 1, "cleared entries are dropped");
-    assert_eq!((cache.purge(), cache.pending_evictions()), (0, 0));
+    assert_eq!((cache.purge(), cache.queued()), (0, 0));
 }
 
 /// A one-shard scenario worked out by hand; every counter is checked at two points.

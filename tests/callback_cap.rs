@@ -70,7 +70,7 @@ fn no_more_than_the_cap_of_callbacks_run_at_once() {
                 }
             });
             let mut purges = 0;
-            while cache.pending_evictions() > 0 {
+            while cache.queued() > 0 {
                 assert!(cache.purge() > 0, "with no rival, a purge delivers");
                 purges += 1;
                 assert!(purges < 100);
@@ -150,16 +150,16 @@ fn a_purge_at_the_cap_returns_without_waiting() {
         assert_eq!(cache.insert(3, 3), None); // evicts 1, and its purge finds the cap reached
         assert_eq!(returned.load(SeqCst), 0, "the insert returned while the callback is blocked");
         assert_eq!(cache.stats().purges_skipped, skipped + 1);
-        assert_eq!(cache.pending_evictions(), 1, "the evicted entry waits in the queue");
+        assert_eq!(cache.queued(), 1, "the evicted entry waits in the queue");
         assert_eq!(cache.purge(), 0, "an explicit purge at the cap returns at once too");
         assert_eq!(cache.stats().purges_skipped, skipped + 2);
-        assert_eq!(cache.pending_evictions(), 1);
+        assert_eq!(cache.queued(), 1);
 
         release_tx.send(()).unwrap();
         assert_eq!(thread_a.join().unwrap(), None);
         // Thread A's purge (its budget covers the entry queued meanwhile) went on to deliver 1.
         assert_eq!(*delivered.lock().unwrap(), [BLOCKER, 1]);
-        assert_eq!(cache.pending_evictions(), 0);
+        assert_eq!(cache.queued(), 0);
         let stats = cache.stats();
         assert_eq!((stats.delivered, stats.len), (2, 2));
     });

@@ -213,8 +213,9 @@ fn errors_are_std_errors_that_are_send_sync_and_static() {
     is_error(&build);
     let resize = Cache::<u32, u32>::builder().capacity(4).build().unwrap().resize(0).unwrap_err();
     is_error(&resize);
-    is_error(&Busy::new(()));
-    is_error(&Busy::new((String::from("key"), vec![1u8])));
+    fn is_error_type<E: std::error::Error + Send + Sync + 'static>() {}
+    is_error_type::<Busy>();
+    is_error_type::<Busy<(String, Vec<u8>)>>();
     // And they convert into the usual boxed error.
     let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(build);
     assert!(!boxed.to_string().is_empty());

@@ -15,7 +15,7 @@
 
 mod support;
 
-use shardlru::{Cache, Evicted, RemovalCause};
+use shardlru::{BusyCause, Cache, Evicted, RemovalCause};
 use std::borrow::Borrow;
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
@@ -71,13 +71,21 @@ impl Home {
         })
     }
 
-    /// Whether this thread holds no shard lock of any cache. "No callback ever runs while its
-    /// thread holds a shard lock" (crate docs): the detector's insert evicts its one entry and
-    /// purges, and the purge delivers it unless this thread holds a lock.
+    /// Whether this thread holds no shard lock of any cache. The detector's insert evicts its
+    /// one entry into its callback: a thread that holds a shard lock has it refused
+    /// (`BusyCause::WouldEvict`, crate docs), any other thread has the entry delivered at once.
     fn no_lock_held(&self) -> bool {
         let key = self.detector_next.fetch_add(1, SeqCst);
-        self.detector.insert(key, ());
-        self.detector.pending_evictions() == 0
+        match self.detector.try_insert(key, ()) {
+            Ok(_) => {
+                assert_eq!(self.detector.queued(), 0, "the evicted entry was delivered");
+                true
+            }
+            Err(busy) => {
+                assert_eq!(busy.cause(), BusyCause::WouldEvict);
+                false
+            }
+        }
     }
 
     fn look(&self, id: u64, event: Event) -> Option<Arc<ProbeCache>> {
@@ -342,7 +350,7 @@ fn the_cache_drops_its_entries_outside_any_lock() {
     for id in 0..4 {
         cache.insert(Probe::new(&home, id), Probe::new(&home, 100 + id)); // 3 evicts 999
     }
-    let queued = cache.pending_evictions();
+    let queued = cache.queued();
     assert!(queued > 0);
     let cached: Vec<u64> = (1_000..1_100).filter(|id| cache.contains_key(id)).collect();
     assert_eq!(cached.len(), 4);
@@ -465,7 +473,7 @@ fn dropping_the_cache_delivers_the_entries_still_queued() {
         for id in 0..8 {
             cache.insert(keys.track(id), values.track(id)); // 7 evicts TRIGGER
         }
-        let queued = cache.pending_evictions();
+        let queued = cache.queued();
         assert!(queued > 0, "101 evictions, more than one purge may deliver");
         let delivered_before = delivered.lock().unwrap().len();
 

@@ -244,7 +244,7 @@ fn check_against_model(
 
         // With a callback, every mutating call purges before returning, single-threaded
         // nothing stops it, and these batches are far below one purge's bound.
-        prop_assert_eq!(cache.pending_evictions(), 0, "step {}: {:?}", step, op);
+        prop_assert_eq!(cache.queued(), 0, "step {}: {:?}", step, op);
         let evictions = std::mem::take(&mut *log.lock().unwrap());
         prop_assert_eq!(evictions, expected_evictions, "evictions at step {}: {:?}", step, op);
         prop_assert_eq!(cache.snapshot(), model.snapshot(), "step {}: {:?}", step, op);

@@ -9,7 +9,7 @@
 
 mod support;
 
-use shardlru::{Busy, Cache, ResizeError};
+use shardlru::{BusyCause, Cache, ResizeError};
 use std::borrow::Borrow;
 use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
@@ -65,9 +65,9 @@ struct Reentry {
     dropped: Dropped,
     id: u32,
     /// `try_get(&PROBE)`.
-    got: Result<Option<u32>, Busy>,
+    got: Result<Option<u32>, BusyCause>,
     /// `try_insert` of a fresh key: the id of the value it replaced.
-    inserted: Result<Option<u32>, Busy>,
+    inserted: Result<Option<u32>, BusyCause>,
     /// `resize(to)`, if the scenario asked for one.
     resized: Option<Result<(), ResizeError>>,
 }
@@ -106,7 +106,7 @@ fn call_back_into_the_cache(dropped: Dropped, id: u32) {
         (state.cache.clone(), state.resize_to)
     });
     let Some(cache) = cache else { return };
-    let got = cache.try_get(&PROBE).map(|value| value.map(|v| v.id));
+    let got = cache.try_get(&PROBE).map(|value| value.map(|v| v.id)).map_err(|busy| busy.cause());
     let echo = match dropped {
         Dropped::Key => KEY_ECHO + id,
         Dropped::Value => VALUE_ECHO + id,
@@ -114,7 +114,7 @@ fn call_back_into_the_cache(dropped: Dropped, id: u32) {
     let inserted = cache
         .try_insert(Key::quiet(echo), Value::quiet(echo))
         .map(|old| old.map(|v| v.id))
-        .map_err(|_| Busy::new(()));
+        .map_err(|busy| busy.cause());
     let resized = resize_to.map(|to| cache.resize(to));
     REENTRANT.with(|state| {
         state.borrow_mut().seen.push(Reentry { dropped, id, got, inserted, resized });

@@ -101,12 +101,12 @@ fn every_value_accounted_for_exactly_once(seed: u64, max_pending_callbacks: Opti
 
     // No other thread now: purging until the queue is empty must succeed.
     for _ in 0..1_000 {
-        if cache.pending_evictions() == 0 {
+        if cache.queued() == 0 {
             break;
         }
         cache.purge();
     }
-    assert_eq!(cache.pending_evictions(), 0, "purge() with no other thread drains the queue");
+    assert_eq!(cache.queued(), 0, "purge() with no other thread drains the queue");
 
     let remaining: Vec<(u32, Value)> = cache.snapshot();
     let delivered = std::mem::take(&mut *delivered.lock().unwrap());
@@ -181,7 +181,7 @@ fn entries_still_queued_when_the_cache_is_dropped_are_delivered_during_the_drop(
         cache.insert(0, Arc::new(drops.track(0)));
         cache.insert(1, Arc::new(drops.track(1))); // evicts 0: the callback amplifies
 
-        let queued = cache.pending_evictions();
+        let queued = cache.queued();
         assert!(queued > 0, "precondition: one purge delivers a bounded number of entries");
         let remaining: Vec<u64> = cache.snapshot().iter().map(|(_, v)| v.id).collect();
         let delivered_before = delivered.lock().unwrap().len();

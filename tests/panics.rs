@@ -91,7 +91,7 @@ fn a_panicking_callback_is_caught_counted_reported_and_stays_enabled() {
     );
     let stats = cache.stats();
     assert_eq!((stats.delivered, stats.callback_panics, stats.purges_skipped), (8, 3, 0));
-    assert_eq!(cache.pending_evictions(), 0);
+    assert_eq!(cache.queued(), 0);
     assert!((0..8).all(|id| log.drops(id) == 1), "each value dropped once, panicking or not");
 
     // The callback stays in use, and the only slot was given back each time.
@@ -102,7 +102,7 @@ fn a_panicking_callback_is_caught_counted_reported_and_stays_enabled() {
     assert_eq!(reports.lock().unwrap().len(), 4, "10 % 3 == 1 panicked and was reported too");
     let stats = cache.stats();
     assert_eq!((stats.delivered, stats.callback_panics, stats.purges_skipped), (10, 4, 0));
-    assert_eq!(cache.pending_evictions(), 0);
+    assert_eq!(cache.queued(), 0);
     drop(cache);
     assert!((0..8).chain(10..20).all(|id| log.drops(id) == 1), "every value dropped once");
 }
@@ -142,14 +142,14 @@ fn a_resumed_callback_panic_reaches_the_caller_and_loses_nothing() {
     assert_eq!(message, "write-back of 2 failed");
     assert_eq!(cache.len(), 0, "clear finished before its purge started");
     assert_eq!(*seen.lock().unwrap(), [0, 1, 2]);
-    assert_eq!(cache.pending_evictions(), 5, "the rest stays queued");
+    assert_eq!(cache.queued(), 5, "the rest stays queued");
     let stats = cache.stats();
     assert_eq!((stats.delivered, stats.callback_panics), (3, 1));
 
     // purge: the slot came back (cap 1), so it delivers 3 and 4, then panics on 5.
     let message = expect_panic("purge", || cache.purge());
     assert_eq!(message, "write-back of 5 failed");
-    assert_eq!(cache.pending_evictions(), 2);
+    assert_eq!(cache.queued(), 2);
     assert_eq!(cache.purge(), 2, "a later purge delivers the rest");
     assert_eq!(*seen.lock().unwrap(), (0..8).collect::<Vec<_>>());
 
@@ -205,7 +205,7 @@ fn a_callback_panic_while_unwinding_neither_aborts_nor_stops_the_drop() {
     for key in 0..4 {
         cache.insert(key, key); // the last one evicts TRIGGER
     }
-    let queued = cache.pending_evictions();
+    let queued = cache.queued();
     assert!(queued > 0);
     let before = delivered.load(SeqCst);
     armed.store(true, SeqCst);
@@ -275,7 +275,7 @@ fn a_resumed_callback_panic_during_the_drop_still_delivers_the_rest() {
     for key in 0..4 {
         cache.insert(key, key);
     }
-    let queued = cache.pending_evictions();
+    let queued = cache.queued();
     assert!(queued > 1);
     let before = delivered.load(SeqCst);
     armed.store(true, SeqCst);

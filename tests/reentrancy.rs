@@ -14,7 +14,7 @@
 
 mod support;
 
-use shardlru::{Busy, Cache, Evicted, RemovalCause};
+use shardlru::{BusyCause, Cache, Evicted, RemovalCause};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
@@ -279,12 +279,12 @@ fn a_callback_may_call_every_method_of_its_own_cache() {
             assert!(driver_inserts < 10_000, "the callback never got through its steps");
         }
         for _ in 0..1_000 {
-            if cache.pending_evictions() == 0 {
+            if cache.queued() == 0 {
                 break;
             }
             cache.purge();
         }
-        assert_eq!(cache.pending_evictions(), 0, "later purges drain what is left");
+        assert_eq!(cache.queued(), 0, "later purges drain what is left");
         println!("{driver_inserts} inserts from the test drove {ACTIVE_STEPS} callback steps");
 
         let mut ledger = ledger.lock().unwrap();
@@ -338,8 +338,8 @@ fn a_long_eviction_chain_runs_on_a_small_stack() {
                 cache.insert(0, 0);
                 cache.insert(1, 1); // evicts 0: the chain starts
                 let mut purges = 1;
-                while cache.pending_evictions() > 0 {
-                    let queued = cache.pending_evictions();
+                while cache.queued() > 0 {
+                    let queued = cache.queued();
                     let delivered = cache.purge();
                     assert!(delivered >= 1, "a purge with entries queued and no rival delivers");
                     assert!(delivered <= queued + PURGE_EXTRA, "{delivered} from {queued} queued");
@@ -387,7 +387,7 @@ fn amplifying_cache(
 
 /// Scenario 3: an amplifying callback cannot trap a caller. Every public call returns, having
 /// run the callback at most (queue length at its start + its own eviction + `PURGE_EXTRA`)
-/// times; what is left stays visible in `pending_evictions()` and later purges go on delivering.
+/// times; what is left stays visible in `queued()` and later purges go on delivering.
 /// Nothing overflows the stack, nothing deadlocks, and once the callback calms down the queue
 /// drains and every entry is accounted for.
 #[test]
@@ -409,7 +409,7 @@ fn an_amplifying_callback_cannot_trap_a_caller() {
             cache.insert(id, log.track(id));
         }
         for round in 0..5 {
-            let queued = cache.pending_evictions();
+            let queued = cache.queued();
             let before = invocations.load(SeqCst);
             let own_eviction = if round % 2 == 0 {
                 let id = next_id.fetch_add(1, SeqCst);
@@ -426,13 +426,13 @@ fn an_amplifying_callback_cannot_trap_a_caller() {
                 ran <= queued + own_eviction + PURGE_EXTRA,
                 "round {round}: one call ran {ran} callbacks with {queued} queued at its start"
             );
-            assert!(cache.pending_evictions() > queued, "the leftovers stay visible");
+            assert!(cache.queued() > queued, "the leftovers stay visible");
             assert!(cache.len() <= cache.capacity());
         }
 
         amplify.store(false, SeqCst);
         let mut purges = 0;
-        while cache.pending_evictions() > 0 {
+        while cache.queued() > 0 {
             assert!(cache.purge() > 0, "a later purge goes on delivering");
             purges += 1;
             assert!(purges <= 10, "the queue does not drain once the callback calms down");
@@ -473,7 +473,7 @@ fn dropping_a_cache_with_an_amplifying_callback_terminates() {
             cache.insert(id, log.track(id));
             cache.purge();
         }
-        let queued = cache.pending_evictions();
+        let queued = cache.queued();
         assert!(queued > 1_000, "the callback amplified: {queued} queued");
         let before = invocations.load(SeqCst);
         drop(cache);
@@ -608,7 +608,7 @@ fn an_eq_that_calls_into_the_same_cache_is_refused() {
         for id in 0..8 {
             cache.insert(plain(id), id); // the last one evicts TRIGGER
         }
-        let stranded = cache.pending_evictions();
+        let stranded = cache.queued();
         assert!(stranded > 0, "entries are queued for the refused purge to leave alone");
 
         let hook_runs = Rc::new(Cell::new(0));
@@ -617,10 +617,10 @@ fn an_eq_that_calls_into_the_same_cache_is_refused() {
             move || {
                 runs.set(runs.get() + 1);
                 let present = plain(1_095);
-                assert_eq!(cache.try_get(&present), Err(Busy::new(())));
-                assert_eq!(cache.try_peek(&present), Err(Busy::new(())));
-                assert_eq!(cache.try_contains_key(&present), Err(Busy::new(())));
-                assert_eq!(cache.try_remove(&present), Err(Busy::new(())));
+                assert_eq!(cache.try_get(&present).map_err(|busy| busy.cause()), Err(BusyCause::Reentered));
+                assert_eq!(cache.try_peek(&present).map_err(|busy| busy.cause()), Err(BusyCause::Reentered));
+                assert_eq!(cache.try_contains_key(&present).map_err(|busy| busy.cause()), Err(BusyCause::Reentered));
+                assert_eq!(cache.try_remove(&present).map_err(|busy| busy.cause()), Err(BusyCause::Reentered));
                 let (key, value) = cache
                     .try_insert(plain(5_000), 5_000)
                     .expect_err("a re-entrant try_insert is refused")
@@ -651,23 +651,26 @@ fn an_eq_that_calls_into_the_same_cache_is_refused() {
                     let _ = cache.snapshot();
                 });
 
+                let queued = cache.queued();
                 assert_eq!(cache.purge(), 0, "no callback runs while this thread holds a lock");
-                assert_eq!(cache.pending_evictions(), stranded);
+                assert_eq!(cache.queued(), queued);
                 assert_eq!(cache.len(), 8);
                 assert_eq!(cache.capacity(), 8);
-                assert_eq!(cache.stats().queued, stranded);
+                assert_eq!(cache.stats().queued, queued);
             }
         });
         let delivered_before = delivered.load(SeqCst);
         assert_eq!(cache.get(&on_eq(1_095)), Some(1_095), "the outer get completes correctly");
         assert_eq!(hook_runs.get(), 1);
         assert_eq!(delivered.load(SeqCst), delivered_before, "get does not purge");
+        assert_eq!(cache.queued(), stranded, "the refused purge left the queue as it was");
 
-        // The outer remove holds the lock while its Eq runs the same refusals, then purges.
+        // The outer remove purges before it locks (it hands a value back), then holds the lock
+        // while its Eq runs the same refusals.
         assert_eq!(cache.remove(&on_eq(1_096)), Some(1_096));
         clear_hook();
         assert_eq!(hook_runs.get(), 2);
-        assert_eq!(cache.pending_evictions(), 0, "the outer call purged after releasing the lock");
+        assert_eq!(cache.queued(), 0, "the outer call purged, with no lock held");
         assert_eq!(delivered.load(SeqCst), delivered_before + stranded);
 
         // Nothing refused left a trace: the cache is whole and usable.
@@ -759,8 +762,8 @@ fn a_value_clone_that_calls_into_the_same_cache_is_refused() {
             let (cache, runs) = (cache.clone(), hook_runs.clone());
             move || {
                 runs.set(runs.get() + 1);
-                assert_eq!(cache.try_get(&3), Err(Busy::new(())));
-                assert_eq!(cache.try_remove(&3), Err(Busy::new(())));
+                assert_eq!(cache.try_get(&3).map_err(|busy| busy.cause()), Err(BusyCause::Reentered));
+                assert_eq!(cache.try_remove(&3).map_err(|busy| busy.cause()), Err(BusyCause::Reentered));
                 let (key, value) = cache.try_insert(9, HookValue(90)).unwrap_err().into_inner();
                 assert_eq!((key, value), (9, HookValue(90)));
                 refused_with_panic("get", || {
@@ -816,7 +819,7 @@ fn other_threads_are_not_refused_while_eq_holds_a_lock() {
         set_hook({
             let (cache, waiter) = (cache.clone(), waiter.clone());
             move || {
-                assert_eq!(cache.try_get(&plain(other_shard)), Err(Busy::new(())));
+                assert_eq!(cache.try_get(&plain(other_shard)).map_err(|busy| busy.cause()), Err(BusyCause::Reentered));
                 // Another thread, another shard: served at once.
                 let answer = std::thread::scope(|s| {
                     s.spawn(|| cache.try_get(&plain(other_shard))).join().unwrap()
@@ -902,7 +905,7 @@ fn dropping_a_cache_whose_callback_resizes_or_clears_terminates() {
             for key in 0..4 {
                 cache.insert(key, key); // the last one evicts TRIGGER
             }
-            let queued = cache.pending_evictions();
+            let queued = cache.queued();
             assert!(queued > 0, "entries are queued at drop time");
             dropping.store(true, SeqCst);
             drop(cache);
@@ -986,13 +989,13 @@ fn a_backlog_is_delivered_one_bounded_batch_per_call() {
             cache.insert(key, key); // the ninth insert evicts key 0
         }
         let mut calls = 0;
-        let mut before = cache.pending_evictions();
+        let mut before = cache.queued();
         assert!(before > PURGE_BATCH + PURGE_EXTRA, "a backlog of {before} entries");
         while before > 0 {
             let got = cache.purge();
             calls += 1;
             assert!(got <= PURGE_BATCH + PURGE_EXTRA, "one call delivered {got}");
-            assert_eq!(cache.pending_evictions(), before - got);
+            assert_eq!(cache.queued(), before - got);
             assert!(got > 0, "a purge with {before} queued and a free slot delivers");
             before -= got;
         }

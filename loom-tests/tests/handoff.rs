@@ -35,7 +35,7 @@ fn two_evictions_two_purges() {
 
         insert_from_threads(&cache, &[1, 2], || {});
 
-        assert_eq!(cache.pending_evictions(), 0, "an evicted entry was left queued");
+        assert_eq!(cache.queued(), 0, "an evicted entry was left queued");
         ledger.assert_each_key_once(&cache);
         assert_eq!((ledger.total(), cache.stats().delivered), (3, 3));
     });
@@ -79,7 +79,7 @@ fn clear_races_an_evicting_insert() {
         inserter.join().unwrap();
         clearer.join().unwrap();
 
-        assert_eq!(cache.pending_evictions(), 0, "an evicted entry was left queued");
+        assert_eq!(cache.queued(), 0, "an evicted entry was left queued");
         ledger.assert_each_key_once(&cache);
         // Either the insert came first (it evicted 0, the clear took 1 and 2), or the clear did
         // (it took 0 and 1, and 2 stays).

@@ -49,7 +49,7 @@ fn cap_one_two_purging_threads() {
             skipped,
             "a purge was refused after every slot was given back"
         );
-        assert_eq!(cache.pending_evictions(), 0, "queued entries left behind");
+        assert_eq!(cache.queued(), 0, "queued entries left behind");
         assert_eq!(in_callback.load(Relaxed), 0);
         ledger.assert_each_key_once(&cache);
         assert_eq!(cache.stats().delivered, 3);
@@ -77,7 +77,7 @@ fn refused_purge_leaves_no_entry_behind() {
         );
         cache.insert(0, 0);
         insert_from_threads(&cache, &[1, 2], || {});
-        assert_eq!(cache.pending_evictions(), 0, "an entry stranded after every call returned");
+        assert_eq!(cache.queued(), 0, "an entry stranded after every call returned");
         ledger.assert_each_key_once(&cache);
     });
 }

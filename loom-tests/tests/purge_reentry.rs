@@ -52,11 +52,11 @@ fn callback_that_evicts_and_purges() {
 
         // Every entry a callback evicted was delivered by an outer purge before the threads
         // returned: the default cap refuses no purge, and the budget is far above 3 entries.
-        assert_eq!(cache.pending_evictions(), 0, "the outer purges left the queue unfinished");
+        assert_eq!(cache.queued(), 0, "the outer purges left the queue unfinished");
         // The main thread's first purge ended: this one delivers what its insert evicts.
         cache.insert(LAST, 0);
         assert_eq!(
-            cache.pending_evictions(),
+            cache.queued(),
             0,
             "a purge was refused on a thread that purged before"
         );

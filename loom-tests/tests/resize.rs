@@ -44,7 +44,7 @@ fn growing_resize_publishes_capacity_first() {
         }
 
         assert_eq!(cache.capacity(), 2);
-        assert_eq!(cache.pending_evictions(), 0);
+        assert_eq!(cache.queued(), 0);
         ledger.assert_each_key_once(&cache);
     });
 }
