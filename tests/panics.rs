@@ -16,29 +16,9 @@ mod support;
 use shardlru::{Cache, CallbackPanic, Evicted};
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use support::{DropLog, Tracked, fixed_hasher, watchdog};
-
-/// The message of a caught panic.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        (*message).to_owned()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "<not a string>".to_owned()
-    }
-}
-
-/// Runs `call`, which must panic, and returns the panic's message.
-fn expect_panic<T>(what: &str, call: impl FnOnce() -> T) -> String {
-    match catch_unwind(AssertUnwindSafe(call)) {
-        Ok(_) => panic!("{what}: expected a panic"),
-        Err(payload) => panic_message(&*payload),
-    }
-}
+use support::{DropLog, Tracked, expect_panic, fixed_hasher, watchdog};
 
 // ---------------------------------------------------------------------------------------------
 // Panicking callbacks.

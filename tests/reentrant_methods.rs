@@ -19,7 +19,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use support::{fixed_hasher, watchdog};
+use support::{fixed_hasher, panic_message, watchdog};
 
 // ---------------------------------------------------------------------------------------------
 // Hooks: user code (a key's Hash or Eq, a value's Clone) that runs a test-provided closure.
@@ -115,17 +115,6 @@ impl Clone for HookValue {
 }
 
 type HookCache = Cache<HookKey, u64, ahash::RandomState>;
-
-/// The message of a caught panic.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        (*message).to_owned()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "<not a string>".to_owned()
-    }
-}
 
 /// Runs `call`, which must panic as a refused re-entrant call to `method`, and returns the
 /// message.

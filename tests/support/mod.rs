@@ -4,15 +4,20 @@
 //! * [`watchdog`] (here) turns a deadlock into a failure, for every scenario that could hang;
 //!   [`fixed_hasher`] (here) makes the key-to-shard mapping the same on every run.
 //! * [`drop_log`]: keys and values whose drops are counted (guarantees 3, 5 and 7).
+//! * [`panic`]: catching a panic and reading its message (guarantees 4, 6 and 7).
 //! * [`trace`]: the readers of the cache traces in `tests/data/traces/`.
 #![allow(dead_code)]
 
 pub mod drop_log;
+pub mod panic;
 pub mod trace;
 
 // Each test file uses a part of these; in each, the rest would be "unused imports".
 #[allow(unused_imports)]
-pub use drop_log::{DropLog, Tracked};
+pub use {
+    drop_log::{DropLog, Tracked},
+    panic::{expect_panic, panic_message},
+};
 
 use std::sync::mpsc;
 use std::time::Duration;
