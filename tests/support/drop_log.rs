@@ -2,7 +2,7 @@
 //! whose drop it counts, to check that the cache drops every key and value exactly once. Used by
 //! the tests of guarantee 3 (`nothing_lost.rs`, `drops.rs`), guarantee 5
 //! (`reentrant_callbacks.rs`: amplifying callbacks lose nothing) and guarantee 7 (`panics.rs`:
-//! panics lose nothing).
+//! panics lose nothing; `faulty::Bomb` counts its drops here).
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;

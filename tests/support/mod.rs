@@ -4,11 +4,13 @@
 //! * [`watchdog`] (here) turns a deadlock into a failure, for every scenario that could hang;
 //!   [`fixed_hasher`] (here) makes the key-to-shard mapping the same on every run.
 //! * [`drop_log`]: keys and values whose drops are counted (guarantees 3, 5 and 7).
+//! * [`faulty`]: keys and values whose `Hash`, `Eq`, `Clone` or `Drop` panic (guarantee 7).
 //! * [`panic`]: catching a panic and reading its message (guarantees 4, 6 and 7).
 //! * [`trace`]: the readers of the cache traces in `tests/data/traces/`.
 #![allow(dead_code)]
 
 pub mod drop_log;
+pub mod faulty;
 pub mod panic;
 pub mod trace;
 
@@ -16,6 +18,7 @@ pub mod trace;
 #[allow(unused_imports)]
 pub use {
     drop_log::{DropLog, Tracked},
+    faulty::{Bomb, Fault, Faulty, FaultyCache, Fragile, bomb, key},
     panic::{expect_panic, panic_message},
 };
 
