@@ -8,113 +8,21 @@
 //!   methods, 0 from `purge`) instead of deadlocking, while other threads are not refused.
 //! * The refusal's message names only methods that exist.
 //!
-//! Anything that could deadlock runs under `support::watchdog`.
+//! The keys and values that call back are `support::hooks`'s. Anything that could deadlock runs
+//! under `support::watchdog`.
 
 mod support;
 
 use shardlru::{Busy, Cache};
 use std::cell::{Cell, RefCell};
-use std::hash::{Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use support::{fixed_hasher, panic_message, watchdog};
-
-// ---------------------------------------------------------------------------------------------
-// Hooks: user code (a key's Hash or Eq, a value's Clone) that runs a test-provided closure.
-// ---------------------------------------------------------------------------------------------
-
-thread_local! {
-    /// The closure that hooked `Hash`/`Eq`/`Clone` impls run on this thread. It is taken out
-    /// while it runs, so that the calls it makes do not run it again.
-    static HOOK: RefCell<Option<Box<dyn FnMut()>>> = const { RefCell::new(None) };
-}
-
-fn set_hook(hook: impl FnMut() + 'static) {
-    HOOK.with(|slot| *slot.borrow_mut() = Some(Box::new(hook)));
-}
-
-fn clear_hook() {
-    drop(HOOK.with(|slot| slot.borrow_mut().take()));
-}
-
-fn run_hook() {
-    /// Puts the hook back when it returns or panics (a refused call may panic through it).
-    struct PutBack(Box<dyn FnMut()>);
-    impl Drop for PutBack {
-        fn drop(&mut self) {
-            let hook = std::mem::replace(&mut self.0, Box::new(|| {}));
-            HOOK.with(|slot| {
-                slot.borrow_mut().get_or_insert(hook);
-            });
-        }
-    }
-    let Some(hook) = HOOK.with(|slot| slot.borrow_mut().take()) else { return };
-    let mut running = PutBack(hook);
-    (running.0)();
-}
-
-/// Which of a key's methods runs the hook.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Hook {
-    Never,
-    OnHash,
-    OnEq,
-}
-
-/// A key whose `Hash` or `Eq` runs the hook. Equality and hashing use `id` only, and hash
-/// exactly like a `u64`.
-#[derive(Clone, Debug)]
-struct HookKey {
-    id: u64,
-    hook: Hook,
-}
-
-fn plain(id: u64) -> HookKey {
-    HookKey { id, hook: Hook::Never }
-}
-
-fn on_hash(id: u64) -> HookKey {
-    HookKey { id, hook: Hook::OnHash }
-}
-
-fn on_eq(id: u64) -> HookKey {
-    HookKey { id, hook: Hook::OnEq }
-}
-
-impl Hash for HookKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        if self.hook == Hook::OnHash {
-            run_hook();
-        }
-        self.id.hash(state);
-    }
-}
-
-impl PartialEq for HookKey {
-    fn eq(&self, other: &Self) -> bool {
-        if self.hook == Hook::OnEq || other.hook == Hook::OnEq {
-            run_hook();
-        }
-        self.id == other.id
-    }
-}
-
-impl Eq for HookKey {}
-
-/// A value whose `Clone` (run under the shard lock by `get`, `peek` and `snapshot`) runs the hook.
-#[derive(Debug, PartialEq, Eq)]
-struct HookValue(u64);
-
-impl Clone for HookValue {
-    fn clone(&self) -> Self {
-        run_hook();
-        HookValue(self.0)
-    }
-}
-
-type HookCache = Cache<HookKey, u64, ahash::RandomState>;
+use support::{
+    HookCache, HookValue, clear_hook, fixed_hasher, on_eq, on_hash, panic_message, plain, set_hook,
+    watchdog,
+};
 
 /// Runs `call`, which must panic as a refused re-entrant call to `method`, and returns the
 /// message.

@@ -4,6 +4,7 @@
 //! * [`watchdog`] (here) turns a deadlock into a failure, for every scenario that could hang;
 //!   [`fixed_hasher`] (here) makes the key-to-shard mapping the same on every run.
 //! * [`drop_log`]: keys and values whose drops are counted (guarantees 3, 5 and 7).
+//! * [`hooks`]: keys and values whose `Hash`, `Eq` or `Clone` run a closure (guarantee 6).
 //! * [`faulty`]: keys and values whose `Hash`, `Eq`, `Clone` or `Drop` panic (guarantee 7).
 //! * [`panic`]: catching a panic and reading its message (guarantees 4, 6 and 7).
 //! * [`trace`]: the readers of the cache traces in `tests/data/traces/`.
@@ -11,6 +12,7 @@
 
 pub mod drop_log;
 pub mod faulty;
+pub mod hooks;
 pub mod panic;
 pub mod trace;
 
@@ -19,6 +21,7 @@ pub mod trace;
 pub use {
     drop_log::{DropLog, Tracked},
     faulty::{Bomb, Fault, Faulty, FaultyCache, Fragile, bomb, key},
+    hooks::{Hook, HookCache, HookKey, HookValue, clear_hook, on_eq, on_hash, plain, set_hook},
     panic::{expect_panic, panic_message},
 };
 
