@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use support::{
     HookCache, HookValue, clear_hook, fixed_hasher, on_eq, on_hash, panic_message, plain, set_hook,
-    watchdog,
+    shard_of, watchdog,
 };
 
 /// Runs `call`, which must panic as a refused re-entrant call to `method`, and returns the
@@ -33,15 +33,6 @@ fn refused_with_panic(method: &str, call: impl FnOnce()) -> String {
     assert!(message.contains("re-entrant call"), "`{method}` panicked with: {message}");
     assert!(message.contains(&format!("Cache::{method}")), "`{method}` panicked with: {message}");
     message
-}
-
-/// The index of the shard that `id` falls in, found through the public statistics: the one
-/// whose insert count goes up. Leaves the key in the cache with value `id`.
-fn shard_of(cache: &HookCache, id: u64) -> usize {
-    let before = cache.shard_stats();
-    cache.insert(plain(id), id);
-    let after = cache.shard_stats();
-    (0..after.len()).find(|&i| after[i].inserts > before[i].inserts).expect("some shard took it")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -352,10 +343,10 @@ fn other_threads_are_not_refused_while_eq_holds_a_lock() {
         );
         // Keys for shard A (the one the outer call locks) and for some other shard B.
         let outer = 0;
-        let shard_a = shard_of(&cache, outer);
+        let shard_a = shard_of(&cache, plain(outer), outer);
         let (mut same_shard, mut other_shard) = (None, None);
         for id in 1..64 {
-            let shard = shard_of(&cache, id);
+            let shard = shard_of(&cache, plain(id), id);
             if shard == shard_a {
                 same_shard.get_or_insert(id);
             } else {

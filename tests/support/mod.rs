@@ -7,6 +7,7 @@
 //! * [`hooks`]: keys and values whose `Hash`, `Eq` or `Clone` run a closure (guarantee 6).
 //! * [`faulty`]: keys and values whose `Hash`, `Eq`, `Clone` or `Drop` panic (guarantee 7).
 //! * [`panic`]: catching a panic and reading its message (guarantees 4, 6 and 7).
+//! * [`shards`]: which shard a key falls in, through the public statistics.
 //! * [`trace`]: the readers of the cache traces in `tests/data/traces/`.
 #![allow(dead_code)]
 
@@ -14,6 +15,7 @@ pub mod drop_log;
 pub mod faulty;
 pub mod hooks;
 pub mod panic;
+pub mod shards;
 pub mod trace;
 
 // Each test file uses a part of these; in each, the rest would be "unused imports".
@@ -23,6 +25,7 @@ pub use {
     faulty::{Bomb, Fault, Faulty, FaultyCache, Fragile, bomb, key},
     hooks::{Hook, HookCache, HookKey, HookValue, clear_hook, on_eq, on_hash, plain, set_hook},
     panic::{expect_panic, panic_message},
+    shards::shard_of,
 };
 
 use std::sync::mpsc;
