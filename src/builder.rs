@@ -4,7 +4,7 @@
 use crate::cache::Cache;
 use crate::error::BuildError;
 use crate::evict::Evicted;
-use crate::purge::{Callback, CallbackPanic, PanicPolicy, PutOff};
+use crate::purge::{CallbackPanic, OnEvict, PanicPolicy, PutOff};
 use crate::slab::MAX_LEN;
 use crate::sync;
 use ahash::RandomState;
@@ -73,7 +73,7 @@ pub struct Builder<K, V, S = RandomState> {
     shards: Option<usize>,
     max_pending_callbacks: Option<usize>,
     hasher: S,
-    callback: Option<(Callback<K, V, S>, PutOff<K, V, S>)>,
+    callback: Option<OnEvict<K, V, S>>,
     on_panic: Option<PanicPolicy>,
     name: Option<String>,
     /// `hasher` was called after `on_evict`, dropping the callback: `build` refuses.
@@ -217,7 +217,7 @@ impl<K, V, S> Builder<K, V, S> {
     {
         // Made here, where the types are known to be `'static`: see `nesting.rs`.
         let put_off: PutOff<K, V, S> = |cache| Box::new(cache);
-        self.callback = Some((Box::new(callback), put_off));
+        self.callback = Some(OnEvict { callback: Box::new(callback), put_off });
         self
     }
 

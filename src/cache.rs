@@ -29,7 +29,7 @@ use crate::error::{Busy, BusyCause, ResizeError};
 use crate::evict::{Evicted, RemovalCause};
 use crate::lock::{self, ShardGuard, ShardLock};
 use crate::nesting;
-use crate::purge::{Callback, PanicPolicy, Purger, PutOff};
+use crate::purge::{OnEvict, PanicPolicy, Purger};
 use crate::shard::{Inserted, Shard};
 use crate::slab::MAX_LEN;
 use crate::stats::{ShardCounters, ShardStats, Stats};
@@ -101,7 +101,7 @@ pub(crate) struct Config<K, V, S> {
     pub(crate) capacity: usize,
     pub(crate) shards: usize,
     pub(crate) hasher: S,
-    pub(crate) callback: Option<(Callback<K, V, S>, PutOff<K, V, S>)>,
+    pub(crate) callback: Option<OnEvict<K, V, S>>,
     pub(crate) max_pending_callbacks: usize,
     pub(crate) on_panic: PanicPolicy,
     pub(crate) name: Box<str>,
@@ -123,7 +123,9 @@ fn refused(method: &str, fallible: Option<&str>, cause: BusyCause) -> ! {
         None => String::new(),
     };
     let why = match cause {
-        BusyCause::Reentered => "while this thread holds a lock of the same cache: it would deadlock",
+        BusyCause::Reentered => {
+            "while this thread holds a lock of the same cache: it would deadlock"
+        }
         BusyCause::LockHeld => {
             "while this thread holds a lock of another cache, and this cache's lock is held by \
              another thread: waiting could deadlock"
@@ -365,7 +367,8 @@ impl<K, V, S> Cache<K, V, S> {
         }
         for shard in self.shards.iter() {
             let drained = {
-                let mut guard = self.lock(shard).unwrap_or_else(|cause| refused("clear", None, cause));
+                let mut guard =
+                    self.lock(shard).unwrap_or_else(|cause| refused("clear", None, cause));
                 let drained = guard.drain();
                 shard.counters.record_len(0);
                 drained
@@ -586,9 +589,8 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.try_contains_key(key).unwrap_or_else(|busy| {
-            refused("contains_key", Some("try_contains_key"), busy.cause())
-        })
+        self.try_contains_key(key)
+            .unwrap_or_else(|busy| refused("contains_key", Some("try_contains_key"), busy.cause()))
     }
 
     /// [`contains_key`](Self::contains_key), or `Err(Busy)` where it would panic.

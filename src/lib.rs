@@ -145,8 +145,8 @@ pub use builder::{
 };
 pub use cache::Cache;
 pub use error::{BuildError, Busy, BusyCause, ResizeError};
-pub use nesting::MAX_NESTING;
 pub use evict::{Evicted, RemovalCause};
+pub use nesting::MAX_NESTING;
 pub use purge::CallbackPanic;
 pub use stats::{ShardStats, Stats};
 

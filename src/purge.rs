@@ -143,6 +143,12 @@ pub(crate) type Callback<K, V, S> = Box<dyn Fn(&Cache<K, V, S>, Evicted<K, V>) +
 /// [`Builder::on_evict`](crate::Builder::on_evict), where the types are known to be `'static`.
 pub(crate) type PutOff<K, V, S> = fn(Cache<K, V, S>) -> PutOffDrop;
 
+/// What [`Builder::on_evict`](crate::Builder::on_evict) configures.
+pub(crate) struct OnEvict<K, V, S> {
+    pub(crate) callback: Callback<K, V, S>,
+    pub(crate) put_off: PutOff<K, V, S>,
+}
+
 /// What to do when the eviction callback panics.
 pub(crate) enum PanicPolicy {
     /// Catch the panic, hand it to this handler, and go on with the next entry.
@@ -260,7 +266,7 @@ pub(crate) struct Purger<K, V, S> {
 
 impl<K, V, S> Purger<K, V, S> {
     pub(crate) fn new(
-        (callback, put_off): (Callback<K, V, S>, PutOff<K, V, S>),
+        OnEvict { callback, put_off }: OnEvict<K, V, S>,
         max_pending_callbacks: usize,
         on_panic: PanicPolicy,
         name: Box<str>,

@@ -19,10 +19,9 @@ use shardlru::{BusyCause, Cache, Evicted, RemovalCause};
 use std::borrow::Borrow;
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use support::{DropLog, Tracked, watchdog};
+use support::{DropLog, Tracked, expect_panic, watchdog};
 
 // ---------------------------------------------------------------------------------------------
 // Probes: keys and values that look, from inside their Drop, whether a lock is held.
@@ -403,10 +402,9 @@ fn a_key_and_value_refused_by_a_panicking_eq_are_dropped_outside_the_lock() {
         let cache = probe_cache(&home, 4, None);
         cache.insert(Probe::new(&home, 1), Probe::new(&home, 101));
         home.take_seen();
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
+        expect_panic("insert", || {
             cache.insert(Probe::with(&home, 1, Behaviour::PanicInEq), Probe::new(&home, 201))
-        }));
-        assert!(outcome.is_err(), "Eq panicked");
+        });
         assert_dropped_unlocked(&home, &[1, 201], Some(true));
         assert_eq!(cache.peek(&1).map(|v| v.id), Some(101), "the stored entry is untouched");
     });
@@ -421,8 +419,7 @@ fn a_key_clone_abandoned_by_a_failed_snapshot_is_dropped_outside_the_lock() {
         let cache = probe_cache(&home, 4, None);
         cache.insert(Probe::new(&home, 1), Probe::with(&home, 101, Behaviour::PanicInClone));
         home.take_seen();
-        let outcome = catch_unwind(AssertUnwindSafe(|| cache.snapshot()));
-        assert!(outcome.is_err(), "Clone panicked");
+        expect_panic("snapshot", || cache.snapshot());
         assert_dropped_unlocked(&home, &[1], Some(true));
     });
 }

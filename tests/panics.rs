@@ -10,35 +10,20 @@
 //!   lost, moved or counted twice, and the lock usable by this thread and others.
 //! * A panicking value **`Drop`** (eviction without a callback, `clear`) leaves the cache
 //!   consistent and usable, and every value dropped exactly once.
+//!
+//! The panicking keys and values are `support::faulty`'s.
 
 mod support;
 
 use shardlru::{Cache, CallbackPanic, Evicted};
 use std::collections::BTreeMap;
-use std::hash::{BuildHasher, Hash, Hasher};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use support::{DropLog, Tracked, fixed_hasher, watchdog};
-
-/// The message of a caught panic.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        (*message).to_owned()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "<not a string>".to_owned()
-    }
-}
-
-/// Runs `call`, which must panic, and returns the panic's message.
-fn expect_panic<T>(what: &str, call: impl FnOnce() -> T) -> String {
-    match catch_unwind(AssertUnwindSafe(call)) {
-        Ok(_) => panic!("{what}: expected a panic"),
-        Err(payload) => panic_message(&*payload),
-    }
-}
+use support::{
+    Bomb, DropLog, Fault, Faulty, FaultyCache, Fragile, Tracked, bomb, expect_panic, fixed_hasher,
+    key, watchdog,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Panicking callbacks.
@@ -288,63 +273,6 @@ fn a_resumed_callback_panic_during_the_drop_still_delivers_the_rest() {
 // Panicking Hash, Eq and Clone.
 // ---------------------------------------------------------------------------------------------
 
-/// Which of a key's methods panics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Fault {
-    Never,
-    Hash,
-    Eq,
-}
-
-/// A key whose `Hash` or `Eq` panics. Equality and hashing use `id` only.
-#[derive(Clone, Debug)]
-struct Faulty {
-    id: u64,
-    fault: Fault,
-}
-
-fn key(id: u64) -> Faulty {
-    Faulty { id, fault: Fault::Never }
-}
-
-impl Hash for Faulty {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        if self.fault == Fault::Hash {
-            panic!("Hash of key {} fails", self.id);
-        }
-        self.id.hash(state);
-    }
-}
-
-impl PartialEq for Faulty {
-    fn eq(&self, other: &Self) -> bool {
-        if self.fault == Fault::Eq || other.fault == Fault::Eq {
-            panic!("Eq of key {} fails", self.id.max(other.id));
-        }
-        self.id == other.id
-    }
-}
-
-impl Eq for Faulty {}
-
-/// A value whose `Clone` panics when `fails` is set.
-#[derive(Debug, PartialEq, Eq)]
-struct Fragile {
-    value: u64,
-    fails: bool,
-}
-
-impl Clone for Fragile {
-    fn clone(&self) -> Self {
-        if self.fails {
-            panic!("Clone of value {} fails", self.value);
-        }
-        Fragile { value: self.value, fails: false }
-    }
-}
-
-type FaultyCache<S = ahash::RandomState> = Cache<Faulty, Fragile, S>;
-
 /// Every entry of `expected` is in the cache with its value, and nothing else is; the counts
 /// agree.
 fn assert_holds<S: BuildHasher>(cache: &FaultyCache<S>, expected: &BTreeMap<u64, u64>) {
@@ -546,25 +474,6 @@ fn a_panicking_value_clone_leaves_the_cache_consistent() {
 // ---------------------------------------------------------------------------------------------
 // Panicking Drop.
 // ---------------------------------------------------------------------------------------------
-
-/// A value whose `Drop` panics if `armed`. Its drop is counted by `tracked` either way (a field
-/// is still dropped when its owner's `Drop` panics).
-struct Bomb {
-    tracked: Tracked,
-    armed: bool,
-}
-
-impl Drop for Bomb {
-    fn drop(&mut self) {
-        if self.armed {
-            panic!("drop of value {} fails", self.tracked.id);
-        }
-    }
-}
-
-fn bomb(log: &DropLog, id: u64, armed: bool) -> Bomb {
-    Bomb { tracked: log.track(id), armed }
-}
 
 /// Scenario 9, eviction: with no callback, `insert` drops the evicted value after releasing the
 /// lock. If that drop panics, the insert has still happened, the evicted entry is gone (and was

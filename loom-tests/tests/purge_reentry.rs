@@ -55,11 +55,7 @@ fn callback_that_evicts_and_purges() {
         assert_eq!(cache.queued(), 0, "the outer purges left the queue unfinished");
         // The main thread's first purge ended: this one delivers what its insert evicts.
         cache.insert(LAST, 0);
-        assert_eq!(
-            cache.queued(),
-            0,
-            "a purge was refused on a thread that purged before"
-        );
+        assert_eq!(cache.queued(), 0, "a purge was refused on a thread that purged before");
         ledger.assert_each_key_once(&cache);
         assert_eq!(ledger.total(), 5);
     });

@@ -1,12 +1,33 @@
-//! Shared pieces of the integration tests: a watchdog that turns a deadlock into a failure,
-//! drop-counting keys and values, and the trace reader. Each test file uses a part of it.
+//! Shared pieces of the integration tests, one concept per module, re-exported here so that a
+//! test file imports them as `support::{watchdog, DropLog, ...}`. Each test file uses a part:
+//!
+//! * [`watchdog`] (here) turns a deadlock into a failure, for every scenario that could hang;
+//!   [`fixed_hasher`] (here) makes the key-to-shard mapping the same on every run.
+//! * [`drop_log`]: keys and values whose drops are counted (guarantees 3, 5 and 7).
+//! * [`hooks`]: keys and values whose `Hash`, `Eq` or `Clone` run a closure (guarantee 6).
+//! * [`faulty`]: keys and values whose `Hash`, `Eq`, `Clone` or `Drop` panic (guarantee 7).
+//! * [`panic`]: catching a panic and reading its message (guarantees 4, 6 and 7).
+//! * [`shards`]: which shard a key falls in, through the public statistics.
+//! * [`trace`]: the readers of the cache traces in `tests/data/traces/`.
 #![allow(dead_code)]
 
+pub mod drop_log;
+pub mod faulty;
+pub mod hooks;
+pub mod panic;
+pub mod shards;
 pub mod trace;
 
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+// Each test file uses a part of these; in each, the rest would be "unused imports".
+#[allow(unused_imports)]
+pub use {
+    drop_log::{DropLog, Tracked},
+    faulty::{Bomb, Fault, Faulty, FaultyCache, Fragile, bomb, key},
+    hooks::{Hook, HookCache, HookKey, HookValue, clear_hook, on_eq, on_hash, plain, set_hook},
+    panic::{expect_panic, panic_message},
+    shards::shard_of,
+};
+
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -36,63 +57,6 @@ pub fn watchdog<T: Send + 'static>(name: &str, body: impl FnOnce() -> T + Send +
         Err(mpsc::RecvTimeoutError::Timeout) => {
             panic!("`{name}` did not finish within {WATCHDOG:?}: deadlock (or livelock)")
         }
-    }
-}
-
-/// Counts drops per id, to check that every key and value is dropped exactly once.
-#[derive(Clone)]
-pub struct DropLog(Arc<Vec<AtomicU32>>);
-
-impl DropLog {
-    /// A log for ids `0..ids`.
-    pub fn new(ids: usize) -> Self {
-        Self(Arc::new((0..ids).map(|_| AtomicU32::new(0)).collect()))
-    }
-
-    /// A value with this id whose drop is counted here.
-    pub fn track(&self, id: u64) -> Tracked {
-        Tracked { id, log: self.clone() }
-    }
-
-    pub fn drops(&self, id: u64) -> u32 {
-        self.0[id as usize].load(Ordering::SeqCst)
-    }
-
-    /// Ids dropped other than exactly once, with their counts.
-    pub fn not_dropped_once(&self) -> Vec<(u64, u32)> {
-        (0..self.0.len() as u64).map(|id| (id, self.drops(id))).filter(|&(_, n)| n != 1).collect()
-    }
-}
-
-/// A key or value whose drop is counted in a [`DropLog`]. Equality and hashing use the id only.
-pub struct Tracked {
-    pub id: u64,
-    log: DropLog,
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        self.log.0[self.id as usize].fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-impl PartialEq for Tracked {
-    fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
-    }
-}
-
-impl Eq for Tracked {}
-
-impl Hash for Tracked {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.id.hash(state);
-    }
-}
-
-impl std::fmt::Debug for Tracked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Tracked({})", self.id)
     }
 }
 
