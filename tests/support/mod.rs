@@ -8,12 +8,14 @@
 //! * [`faulty`]: keys and values whose `Hash`, `Eq`, `Clone` or `Drop` panic (guarantee 7).
 //! * [`panic`]: catching a panic and reading its message (guarantees 4, 6 and 7).
 //! * [`shards`]: which shard a key falls in, through the public statistics.
+//! * [`locks`]: whether this thread holds a shard lock, for code that must not run under one.
 //! * [`trace`]: the readers of the cache traces in `tests/data/traces/`.
 #![allow(dead_code)]
 
 pub mod drop_log;
 pub mod faulty;
 pub mod hooks;
+pub mod locks;
 pub mod panic;
 pub mod shards;
 pub mod trace;
@@ -24,6 +26,7 @@ pub use {
     drop_log::{DropLog, Tracked},
     faulty::{Bomb, Fault, Faulty, FaultyCache, Fragile, bomb, key},
     hooks::{Hook, HookCache, HookKey, HookValue, clear_hook, on_eq, on_hash, plain, set_hook},
+    locks::holds_a_shard_lock,
     panic::{expect_panic, panic_message},
     shards::shard_of,
 };
