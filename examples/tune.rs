@@ -59,11 +59,6 @@
 mod args;
 #[path = "tune/recommend.rs"]
 mod recommend;
-#[allow(dead_code)]
-#[path = "../tests/support/trace.rs"]
-mod trace;
-#[path = "../benches/workload.rs"]
-mod workload;
 
 use args::{Args, Command, USAGE, USAGE_EXIT_CODE, UsageError, Workload};
 use hdrhistogram::Histogram;
@@ -73,6 +68,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use recommend::{MAX_HIT_RATIO_LOSS, Point, THROUGHPUT_TOLERANCE};
 use shardlru::{Cache, MIN_DEFAULT_SHARE, SHARDS_PER_CORE, ShardStats, Stats};
+use shardlru_workloads::{keys, trace};
 use std::error::Error;
 use std::path::Path;
 use std::process::ExitCode;
@@ -380,7 +376,7 @@ fn run(args: &Args, cores: usize) -> Result<(), Failure> {
 
     let requests = match &args.workload {
         Workload::Synthetic { keys, zipf, read_ratio, seconds } => Requests::Synthetic {
-            keys: workload::zipf(*keys, *zipf, STREAM_LEN, SEED),
+            keys: keys::zipf(*keys, *zipf, STREAM_LEN, SEED),
             read_ratio: *read_ratio,
             seconds: *seconds,
         },

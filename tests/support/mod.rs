@@ -2,8 +2,6 @@
 //! drop-counting keys and values, and the trace reader. Each test file uses a part of it.
 #![allow(dead_code)]
 
-pub mod trace;
-
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
