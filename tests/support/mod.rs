@@ -1,5 +1,5 @@
 //! Shared pieces of the integration tests: a watchdog that turns a deadlock into a failure,
-//! drop-counting keys and values, and the trace reader. Each test file uses a part of it.
+//! and drop-counting keys and values. Each test file uses a part of it.
 #![allow(dead_code)]
 
 use std::hash::{Hash, Hasher};
