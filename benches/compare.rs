@@ -31,9 +31,9 @@
 mod contenders;
 #[path = "support/settings.rs"]
 mod settings;
-mod workload;
 
 use contenders::{CONTENDERS, Contender, Hook, QUICK_CACHE, QUICK_CACHE_HOOKED, Spec, Visit};
+use shardlru_workloads::keys;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -112,10 +112,10 @@ impl Workload {
     fn stream(self, thread: usize, len: usize) -> Vec<u64> {
         let seed = self.seed(thread as u64);
         match self {
-            Workload::W1 => workload::zipf(ZIPF_KEYS, 1.0, len, seed),
-            Workload::W2 => workload::zipf(ZIPF_KEYS, 0.8, len, seed),
-            Workload::W3 => workload::uniform(CHURN_KEYS, len, seed),
-            Workload::W4 => workload::uniform(CAPACITY as u64, len, seed),
+            Workload::W1 => keys::zipf(ZIPF_KEYS, 1.0, len, seed),
+            Workload::W2 => keys::zipf(ZIPF_KEYS, 0.8, len, seed),
+            Workload::W3 => keys::uniform(CHURN_KEYS, len, seed),
+            Workload::W4 => keys::uniform(CAPACITY as u64, len, seed),
         }
     }
 
@@ -133,10 +133,10 @@ impl Workload {
     fn warm_keys(self) -> Vec<u64> {
         let seed = self.seed(u64::MAX);
         match self {
-            Workload::W1 => workload::zipf(ZIPF_KEYS, 1.0, WARM_OPS, seed),
-            Workload::W2 => workload::zipf(ZIPF_KEYS, 0.8, WARM_OPS, seed),
-            Workload::W3 => workload::uniform(CHURN_KEYS, CAPACITY, seed),
-            Workload::W4 => workload::key_set(CAPACITY as u64),
+            Workload::W1 => keys::zipf(ZIPF_KEYS, 1.0, WARM_OPS, seed),
+            Workload::W2 => keys::zipf(ZIPF_KEYS, 0.8, WARM_OPS, seed),
+            Workload::W3 => keys::uniform(CHURN_KEYS, CAPACITY, seed),
+            Workload::W4 => keys::key_set(CAPACITY as u64),
         }
     }
 }

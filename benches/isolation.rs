@@ -31,10 +31,10 @@
 mod contenders;
 #[path = "support/settings.rs"]
 mod settings;
-mod workload;
 
 use contenders::{Contender, Hook, HookLifecycle, Moka, QuickCache, ShardLru};
 use hdrhistogram::Histogram;
+use shardlru_workloads::keys;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Barrier};
@@ -199,10 +199,8 @@ fn main() {
         Duration::from_millis(settings::number("SHARDLRU_BENCH_ISOLATION_MS", 1500, 300));
     let len = settings::number("SHARDLRU_BENCH_STREAM", 1 << 21, 1 << 18) as usize;
     let streams = Streams {
-        threads: (0..THREADS as u64)
-            .map(|t| workload::zipf(1_000_000, 1.0, len, SEED + t))
-            .collect(),
-        warm: workload::zipf(1_000_000, 1.0, WARM_OPS, SEED - 1),
+        threads: (0..THREADS as u64).map(|t| keys::zipf(1_000_000, 1.0, len, SEED + t)).collect(),
+        warm: keys::zipf(1_000_000, 1.0, WARM_OPS, SEED - 1),
     };
     // samples[variant][repeat]
     let mut samples: Vec<Vec<Sample>> = VARIANTS.iter().map(|_| Vec::new()).collect();

@@ -16,11 +16,11 @@
 
 #[path = "support/contenders.rs"]
 mod contenders;
-mod workload;
 
 use contenders::{CONTENDERS, Contender, Hook, Spec, Visit};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput};
+use shardlru_workloads::keys;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -77,10 +77,10 @@ impl Visit<u64, u64> for Bench<'_, '_> {
 }
 
 fn hot_paths(c: &mut Criterion) {
-    let present = workload::key_set(CAPACITY as u64);
-    let hits = workload::uniform(CAPACITY as u64, STREAM, 1);
-    let fresh = workload::uniform(10_000_000, STREAM, 2);
-    let fill_fresh = workload::uniform(10_000_000, CAPACITY, 3);
+    let present = keys::key_set(CAPACITY as u64);
+    let hits = keys::uniform(CAPACITY as u64, STREAM, 1);
+    let fresh = keys::uniform(10_000_000, STREAM, 2);
+    let fill_fresh = keys::uniform(10_000_000, CAPACITY, 3);
     let groups = [
         ("get_hit", Path::GetHit, &present, &hits),
         ("miss_insert", Path::MissInsert, &fill_fresh, &fresh),

@@ -7,8 +7,8 @@
 mod support;
 
 use shardlru::Cache;
+use shardlru_workloads::trace;
 use std::sync::OnceLock;
-use support::trace;
 
 /// Replays `keys` read-through (`get`; on a miss, `insert`) and returns the hits counted by
 /// the replay, after checking them against the cache's own statistics.

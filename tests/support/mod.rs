@@ -9,7 +9,6 @@
 //! * [`panic`]: catching a panic and reading its message (guarantees 4, 6 and 7).
 //! * [`shards`]: which shard a key falls in, through the public statistics.
 //! * [`locks`]: whether this thread holds a shard lock, for code that must not run under one.
-//! * [`trace`]: the readers of the cache traces in `tests/data/traces/`.
 #![allow(dead_code)]
 
 pub mod drop_log;
@@ -18,7 +17,6 @@ pub mod hooks;
 pub mod locks;
 pub mod panic;
 pub mod shards;
-pub mod trace;
 
 // Each test file uses a part of these; in each, the rest would be "unused imports".
 #[allow(unused_imports)]

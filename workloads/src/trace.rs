@@ -1,14 +1,14 @@
 //! Readers for the cache traces kept in `tests/data/traces/` (see the README there for the
-//! formats and their sources). Used by the trace tests and, through `#[path]`, by the tuner's
-//! `--trace FILE`.
+//! formats and their sources). Used by the trace tests and by the tuner's `--trace FILE`.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-/// The directory of the traces kept in the repository.
+/// The directory of the traces kept in the repository: `tests/data/traces/` at the workspace
+/// root, of which this crate is a member folder.
 pub fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/traces")
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/traces"))
 }
 
 /// Reads a trace into its sequence of requested keys. The format follows the file name:

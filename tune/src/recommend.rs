@@ -1,5 +1,5 @@
-//! The tuner's recommendation rule, kept apart from the measuring so that it can be tested
-//! (`tests/tune_cli.rs` includes this file with `#[path]`).
+//! The tuner's recommendation rule, kept apart from the measuring so that it can be tested on
+//! made-up points (the tests below).
 //!
 //! The rule: the smallest shard count whose throughput is within [`THROUGHPUT_TOLERANCE`] of
 //! the best measured, and whose hit ratio is less than [`MAX_HIT_RATIO_LOSS`] points below the
@@ -69,4 +69,58 @@ pub fn recommend(points: &[Point]) -> Option<Recommendation> {
         loss: loss_points(baseline, chosen.hit_ratio),
         within_tolerance,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(shards: usize, throughput: f64, hit_ratio: f64) -> Point {
+        Point { shards, throughput, hit_ratio }
+    }
+
+    #[test]
+    fn the_smallest_count_that_is_fast_enough_and_keeps_its_hit_ratio_wins() {
+        let points = [
+            point(1, 50.0, 0.800),
+            point(2, 90.0, 0.800),
+            point(4, 96.0, 0.799),
+            point(8, 100.0, 0.798),
+            point(16, 99.0, 0.790),
+        ];
+        let rec = recommend(&points).unwrap();
+        assert_eq!((rec.chosen.shards, rec.fastest.shards, rec.within_tolerance), (4, 8, true));
+        assert!((rec.loss - 0.1).abs() < 1e-9, "{rec:?}");
+    }
+
+    #[test]
+    fn when_every_fast_count_loses_hit_ratio_the_fastest_that_keeps_it_wins() {
+        // 4 and 8 are fast enough but lose 0.5 points or more; 2 keeps its hit ratio but is not
+        // fast enough, yet it is the fastest that keeps it.
+        let points = [
+            point(1, 50.0, 0.800),
+            point(2, 90.0, 0.7999),
+            point(4, 96.0, 0.794),
+            point(8, 100.0, 0.790),
+        ];
+        let rec = recommend(&points).unwrap();
+        assert_eq!((rec.chosen.shards, rec.within_tolerance), (2, false));
+    }
+
+    #[test]
+    fn the_tolerance_is_five_percent_of_the_best() {
+        assert_eq!(
+            recommend(&[point(1, 95.5, 0.5), point(2, 100.0, 0.5)]).unwrap().chosen.shards,
+            1
+        );
+        assert_eq!(
+            recommend(&[point(1, 94.5, 0.5), point(2, 100.0, 0.5)]).unwrap().chosen.shards,
+            2
+        );
+    }
+
+    #[test]
+    fn no_points_no_recommendation() {
+        assert_eq!(recommend(&[]), None);
+    }
 }

@@ -1,6 +1,5 @@
-//! Key streams shared by the benches and the tuner (`examples/tune.rs` includes this file with
-//! `#[path]`): precomputed outside any timed loop, seeded, and the same for every contender.
-#![allow(dead_code)]
+//! Key streams shared by the benches and the tuner: precomputed outside any timed loop, seeded,
+//! and the same for every contender.
 
 use rand::SeedableRng;
 use rand::distr::{Distribution, Uniform};
