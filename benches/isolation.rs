@@ -19,12 +19,12 @@
 //!
 //! Only `get` is timed: an `insert` that purges spends the callback's time in the inserting
 //! thread by design. Throughput is the sum of each thread's own `get` rate, so that a thread held
-//! in a long purge (with `max_pending_callbacks(1)`, the purging thread delivers the backlog
+//! in a long purge (with `max_pending_callbacks(1)`, the purging thread delivers what is queued
 //! while the other one reads on) counts for what it did. Evictions outpace a 100 µs callback
-//! here, so with a cap of 1 the backlog grows for the whole run: the cap bounds the threads held
+//! here, so with a cap of 1 the queue grows for the whole run: the cap bounds the threads held
 //! up, not the queue. Variants run interleaved, `SHARDLRU_BENCH_REPEATS` times (default 3), and
 //! the p99 ratio to the reference is the median of the per-repeat ratios. After each run the
-//! callback stops sleeping, so the backlog that `max_pending_callbacks(1)` leaves queued is
+//! callback stops sleeping, so what `max_pending_callbacks(1)` leaves queued is
 //! delivered quickly when the cache is dropped.
 
 #[path = "support/contenders.rs"]

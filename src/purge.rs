@@ -126,8 +126,8 @@ use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 /// The most of the entries queued before it started that one purge call delivers, so that a
-/// caller who meets a backlog (slow callbacks under a small cap) pays for a bounded batch, not
-/// for the whole backlog.
+/// caller who meets a long queue (slow callbacks under a small cap) pays for a bounded batch, not
+/// for the whole queue.
 const PURGE_BATCH: usize = 256;
 
 /// How many entries beyond those one purge call may deliver: room for the entries its own

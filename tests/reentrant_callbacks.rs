@@ -6,7 +6,7 @@
 //! * **The stack stays bounded**: a purge started from a callback does not recurse, so a
 //!   100 000-step eviction chain runs on a 256 KiB stack.
 //! * **The work per call stays bounded**: one call runs a bounded number of callbacks even when
-//!   the callback inserts more than it consumes (lru_ng's "amplification attack"), and a backlog
+//!   the callback inserts more than it consumes (lru_ng's "amplification attack"), and a long queue
 //!   is delivered one bounded batch per call.
 //! * **Dropping the cache terminates**, even when its callback amplifies, resizes or clears
 //!   during the drop.
@@ -25,7 +25,7 @@ use support::{DropLog, Tracked, fixed_hasher, watchdog};
 /// (`PURGE_EXTRA` in `src/purge.rs`; the crate docs say "a few more").
 const PURGE_EXTRA: usize = 64;
 
-/// The most of a backlog one purge delivers (`PURGE_BATCH` in `src/purge.rs`, documented on
+/// The most of a long queue one purge delivers (`PURGE_BATCH` in `src/purge.rs`, documented on
 /// `Cache::purge`).
 const PURGE_BATCH: usize = 256;
 
@@ -321,13 +321,13 @@ fn an_amplifying_callback_cannot_trap_a_caller() {
     });
 }
 
-/// A caller who meets a backlog pays for one batch of it, not for the whole backlog: with
+/// A caller who meets a long queue pays for one batch of it, not for the whole queue: with
 /// thousands of entries queued, each `purge()` delivers at most `PURGE_BATCH + PURGE_EXTRA`, the
-/// backlog shrinks call by call, and it drains completely.
+/// queue shrinks call by call, and it drains completely.
 #[test]
-fn a_backlog_is_delivered_one_bounded_batch_per_call() {
-    watchdog("a_backlog_is_delivered_one_bounded_batch_per_call", || {
-        const BACKLOG: u64 = 5_000;
+fn a_long_queue_is_delivered_one_bounded_batch_per_call() {
+    watchdog("a_long_queue_is_delivered_one_bounded_batch_per_call", || {
+        const QUEUED: u64 = 5_000;
         let delivered = Arc::new(AtomicUsize::new(0));
         let cache = Cache::<u64, u64>::builder()
             .capacity(8)
@@ -336,10 +336,10 @@ fn a_backlog_is_delivered_one_bounded_batch_per_call() {
                 let delivered = delivered.clone();
                 move |cache, evicted| {
                     delivered.fetch_add(1, SeqCst);
-                    // The first eviction queues a backlog: its inserts evict, and the purges
+                    // The first eviction queues many entries: its inserts evict, and the purges
                     // they start return at once (this thread is already purging).
                     if evicted.key == 0 {
-                        for key in 1_000..1_000 + BACKLOG {
+                        for key in 1_000..1_000 + QUEUED {
                             cache.insert(key, key);
                         }
                     }
@@ -352,7 +352,7 @@ fn a_backlog_is_delivered_one_bounded_batch_per_call() {
         }
         let mut calls = 0;
         let mut before = cache.queued();
-        assert!(before > PURGE_BATCH + PURGE_EXTRA, "a backlog of {before} entries");
+        assert!(before > PURGE_BATCH + PURGE_EXTRA, "a queue of {before} entries");
         while before > 0 {
             let got = cache.purge();
             calls += 1;
@@ -361,9 +361,9 @@ fn a_backlog_is_delivered_one_bounded_batch_per_call() {
             assert!(got > 0, "a purge with {before} queued and a free slot delivers");
             before -= got;
         }
-        assert!(calls >= BACKLOG as usize / (PURGE_BATCH + PURGE_EXTRA));
+        assert!(calls >= QUEUED as usize / (PURGE_BATCH + PURGE_EXTRA));
         // Every key but the 8 left in the cache was delivered exactly once.
-        assert_eq!(delivered.load(SeqCst) as u64, 9 + BACKLOG - 8);
+        assert_eq!(delivered.load(SeqCst) as u64, 9 + QUEUED - 8);
         assert_eq!(cache.len(), 8);
     });
 }

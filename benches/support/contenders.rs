@@ -35,7 +35,7 @@ pub enum Hook {
     /// Counts evictions: the cheapest useful callback.
     Count(Arc<AtomicU64>),
     /// Counts, then sleeps `each` while `active` is set: a callback blocked on I/O. Clearing
-    /// `active` after the measurement lets the caches' drops deliver their backlog quickly.
+    /// `active` after the measurement lets the caches' drops deliver what is queued quickly.
     Block { each: Duration, count: Arc<AtomicU64>, active: Arc<AtomicBool> },
 }
 

@@ -47,8 +47,8 @@
 //! pending-callback cap instead, at the library's default shard count: how many threads may
 //! block in the callback at once, against throughput, get latency, the longest insert (the
 //! longest a caller was held up delivering callbacks), callbacks run per second, purges skipped
-//! at the cap, and the backlog of evicted entries the cap leaves queued. A configuration whose
-//! backlog passes [`BACKLOG_LIMIT`](measure::BACKLOG_LIMIT) entries is cut short and marked.
+//! at the cap, and how many evicted entries the cap leaves queued. A configuration that leaves
+//! more than [`QUEUED_LIMIT`](measure::QUEUED_LIMIT) queued is cut short and marked.
 //!
 //! With `--trace FILE` it replays a trace (the formats of `tests/data/traces/`) once per
 //! configuration from a cold cache, the threads taking turns in small chunks so that together

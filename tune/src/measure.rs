@@ -1,7 +1,7 @@
 //! Running the workload: each configuration (a shard count, and a pending-callback cap) gets a
 //! cache whose eviction callback does the configured [`Work`], worker threads that issue the
 //! requests, and a driving thread that moves them through warm-up and measurement, watches the
-//! backlog and the clock, and collects a [`Row`] per configuration.
+//! queue and the clock, and collects a [`Row`] per configuration.
 //!
 //! Synthetic keys come from one seeded Zipf stream ([`STREAM_LEN`]) that every configuration
 //! replays; each configuration is measured in [`SLICES`] slices taken in turn with the others
@@ -47,8 +47,8 @@ pub const SLEEP_FROM_US: f64 = 50.0;
 /// A measured run stops early once this many evicted entries wait in the queue (the cap left
 /// them there faster than the callbacks deliver them); the queue would otherwise grow without
 /// bound.
-pub const BACKLOG_LIMIT: usize = 1 << 22;
-/// How often the driving thread looks at the clock, the backlog and the progress bar.
+pub const QUEUED_LIMIT: usize = 1 << 22;
+/// How often the driving thread looks at the clock, the queue and the progress bar.
 const TICK: Duration = Duration::from_millis(20);
 /// Slices each synthetic configuration's measurement is cut into (see [`SyntheticRun`]).
 const SLICES: usize = 4;
@@ -178,8 +178,8 @@ pub struct Row {
     /// Callbacks that did their work while measuring (counted only when comparing caps).
     pub callbacks: u64,
     /// Evicted entries still queued when the measurement ended.
-    pub backlog: usize,
-    /// Stopped early at [`BACKLOG_LIMIT`].
+    pub queued: usize,
+    /// Stopped early at [`QUEUED_LIMIT`].
     pub cut_short: bool,
     /// The workers' time on a core and waiting for one while measuring, if the system reports
     /// it.
@@ -201,7 +201,7 @@ impl Row {
             longest_insert: 0,
             counts,
             callbacks,
-            backlog: 0,
+            queued: 0,
             cut_short: false,
             sched: Some(Sched::default()),
             threads: 1,
@@ -361,8 +361,8 @@ pub fn run(
 }
 
 /// How many slices each synthetic configuration is measured in: [`SLICES`], or one when caps
-/// are compared (a worker may be stuck delivering a backlog at the end of a slice, and
-/// releasing it would drain the backlog the next slice should find) or when the caches would
+/// are compared (a worker may be stuck delivering queued entries at the end of a slice, and
+/// releasing it would drain the queue the next slice should find) or when the caches would
 /// not all fit in [`WARM_ENTRIES`].
 fn slices(args: &Args, configs: usize) -> usize {
     let fits = args.capacity.saturating_mul(configs) <= WARM_ENTRIES;
@@ -373,7 +373,7 @@ fn slices(args: &Args, configs: usize) -> usize {
 struct CallbackState {
     work: Work,
     /// Switched off once the measurement ends: the entries still queued then drain without the
-    /// work (a backlog of blocking callbacks would otherwise take minutes).
+    /// work (a long queue of blocking callbacks would otherwise take minutes).
     working: AtomicBool,
     /// Count the callbacks that did their work in `ran` (only when comparing caps: one shared
     /// counter costs every eviction a contended cache line).
@@ -503,7 +503,7 @@ impl<'a> Recorder<'a> {
 
     #[inline]
     fn fill(&mut self, key: u64) {
-        // Timed in every phase: a caller stuck delivering a backlog may have entered the
+        // Timed in every phase: a caller stuck delivering queued entries may have entered the
         // insert before the measurement began.
         if self.time_inserts {
             let start = Instant::now();
@@ -679,7 +679,7 @@ impl SyntheticRun {
             while start.elapsed().as_secs_f64() < seconds {
                 thread::sleep(TICK.min(Duration::from_secs_f64(seconds)));
                 tick((warm_up + start.elapsed().as_secs_f64()) / total, "measuring");
-                if cache.queued() > BACKLOG_LIMIT {
+                if cache.queued() > QUEUED_LIMIT {
                     self.row.cut_short = true;
                     break;
                 }
@@ -693,10 +693,10 @@ impl SyntheticRun {
             {
                 *sum += after.lock_acquisitions - before.lock_acquisitions;
             }
-            self.row.backlog = stats.queued;
+            self.row.queued = stats.queued;
             phase.store(STOPPING, Relaxed);
             if last || self.row.cut_short {
-                // No more slices: a worker stuck delivering a backlog finishes at once.
+                // No more slices: a worker stuck delivering queued entries finishes at once.
                 callback.working.store(false, Relaxed);
             }
             handles.into_iter().map(|h| h.join().expect("a worker panicked")).collect::<Vec<_>>()
@@ -766,7 +766,7 @@ fn measure_trace(
     callback.working.store(false, Relaxed);
     let mut row = Row::new(config, seconds, Counts::of(&stats), callback.ran.load(Relaxed));
     row.hottest_shard = hottest_shard(&[], &cache.shard_stats());
-    row.backlog = stats.queued;
+    row.queued = stats.queued;
     for recorder in recorders {
         recorder.add_to(&mut row);
     }

@@ -99,8 +99,8 @@ pub fn print_table(args: &Args, groups: &[Vec<&Row>]) {
             ("longest insert", (|r, _| format_ns(r.longest_insert)) as fn(&Row, f64) -> String),
             ("callbacks/s", |r, _| format!("{:.0}", r.callbacks as f64 / r.seconds)),
             ("skipped/s", |r, _| format!("{:.0}", r.counts.skipped as f64 / r.seconds)),
-            ("backlog", |r, _| {
-                let mut cell = grouped(r.backlog as u64, ',');
+            ("queued", |r, _| {
+                let mut cell = grouped(r.queued as u64, ',');
                 if r.cut_short {
                     cell += &format!(" (limit: stopped at {:.1} s)", r.seconds);
                 }
