@@ -3,7 +3,9 @@
 //! `ResizeError` and leaves the cache as it was; the default shard count is valid for every
 //! capacity; and the errors are ordinary `std::error::Error + Send + Sync + 'static` values.
 
-use shardlru::{BuildError, Busy, Cache, MIN_DEFAULT_SHARE, ResizeError, SHARDS_PER_CORE};
+use shardlru::{
+    BuildError, Busy, Cache, MAX_SHARDS, MIN_DEFAULT_SHARE, ResizeError, SHARDS_PER_CORE,
+};
 
 fn build_error(builder: shardlru::Builder<u32, u32>) -> BuildError {
     match builder.build() {
@@ -111,6 +113,43 @@ fn a_share_too_large_for_one_shard_is_refused_before_allocating() {
 
 /// Each refusal is about one setting, so the first problem found is reported, and fixing it
 /// reveals the next: the user is never told two different things at once.
+/// A capacity too large for the default shard count's shares gets more shards, not a refusal:
+/// `capacity(1 << 40)` used to fail with `ShareTooLarge` on a machine with few cores (the
+/// default count came from the cores alone), while it built on 64 cores.
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn a_huge_capacity_gets_enough_default_shards_for_its_shares() {
+    let cache = Cache::<u32, u32>::builder().capacity(1 << 40).build().unwrap();
+    assert_eq!(cache.capacity(), 1 << 40);
+    let shards = cache.shard_count();
+    assert!(shards.is_power_of_two() && shards <= MAX_SHARDS, "{shards} shards");
+    let share = cache.shard_stats()[0].share;
+    assert!(share as u64 <= u64::from(u32::MAX), "a share of {share} is more than a shard indexes");
+    cache.insert(1, 1);
+    assert_eq!(cache.get(&1), Some(1));
+}
+
+/// Absurd shard counts and capacities are refused with a typed error, before anything is
+/// allocated: `shards(1 << 40)` used to abort on a failed allocation, and
+/// `capacity(usize::MAX).shards(1 << 62)` to panic with "capacity overflow".
+#[test]
+fn absurd_shard_counts_and_capacities_are_refused_with_a_typed_error() {
+    let too_many = |shards| BuildError::TooManyShards { shards, max: MAX_SHARDS };
+    let err = build_error(Cache::builder().capacity(usize::MAX).shards(1 << 40));
+    assert_eq!(err, too_many(1 << 40));
+    assert_says(&err, &["1099511627776 shards", &format!("at most {MAX_SHARDS}")]);
+    let err = build_error(Cache::builder().capacity(usize::MAX).shards(1 << 62));
+    assert_eq!(err, too_many(1 << 62));
+    let err = build_error(Cache::builder().capacity(usize::MAX).shards(MAX_SHARDS * 2));
+    assert_eq!(err, too_many(MAX_SHARDS * 2));
+    let err = build_error(Cache::builder().capacity(usize::MAX));
+    assert!(matches!(err, BuildError::CapacityTooLarge { capacity: usize::MAX, .. }), "{err:?}");
+    assert_says(&err, &["capacity", "at most"]);
+    // The most shards are accepted.
+    let cache = Cache::<u32, u32>::builder().capacity(MAX_SHARDS).shards(MAX_SHARDS).build();
+    assert_eq!(cache.unwrap().shard_count(), MAX_SHARDS);
+}
+
 #[test]
 fn fixing_each_reported_problem_in_turn_leads_to_a_cache() {
     let mut errors = Vec::new();

@@ -18,11 +18,12 @@ mod support;
 use shardlru::{Cache, CallbackPanic, Evicted};
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use support::{
     Bomb, DropLog, Fault, Faulty, FaultyCache, Fragile, Tracked, bomb, expect_panic, fixed_hasher,
-    key, watchdog,
+    in_child, key, run_in_child, watchdog,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -208,23 +209,11 @@ fn a_callback_panic_while_unwinding_neither_aborts_nor_stops_the_drop() {
 /// stderr; this runs the test above in a child process and looks for that line.
 #[test]
 fn a_callback_panic_while_unwinding_is_reported() {
-    let child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_callback_panic_while_unwinding_neither_aborts_nor_stops_the_drop",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("run the test binary");
-    let stderr = String::from_utf8_lossy(&child.stderr);
-    assert!(child.status.success(), "the child failed: {stderr}");
-    assert!(stderr.contains("write-back of"), "the callback did panic in the child: {stderr}");
+    let output = run_in_child("a_callback_panic_while_unwinding_neither_aborts_nor_stops_the_drop");
+    assert!(output.contains("write-back of"), "the callback did panic in the child: {output}");
     assert!(
-        stderr.contains("eviction callback of cache `unwinding` panicked"),
-        "no report of the swallowed panics on stderr:\n{stderr}"
+        output.contains("eviction callback of cache `unwinding` panicked"),
+        "no report of the swallowed panics on stderr:\n{output}"
     );
 }
 
@@ -267,6 +256,139 @@ fn a_resumed_callback_panic_during_the_drop_still_delivers_the_rest() {
     let message = expect_panic("drop", move || drop(cache));
     assert!(message.starts_with("write-back of"), "{message}");
     assert_eq!(delivered.load(SeqCst) - before, queued, "every queued entry was delivered");
+}
+
+/// Resume mode, a value on its way back: with entries queued and a callback that panics, a call
+/// that hands a value back must not lose it to a panic resumed in that same call. `remove` used
+/// to take the value out and then purge, so the resumed panic dropped the value while unwinding,
+/// neither returned nor delivered; a replacing `insert` did the same to the old value. Now
+/// `remove` purges before it takes the value (the panic leaves the entry in the cache) and a
+/// replacing `insert`, which queues nothing, does not purge.
+#[test]
+fn a_resumed_callback_panic_never_drops_a_value_on_its_way_back() {
+    let log = DropLog::new(64);
+    let armed = Arc::new(AtomicBool::new(true));
+    let cache = Cache::<u64, Tracked>::builder()
+        .capacity(16)
+        .shards(1)
+        .resume_callback_panics()
+        .on_evict({
+            let armed = armed.clone();
+            move |_cache, evicted| {
+                if armed.load(SeqCst) {
+                    panic!("write-back of {} failed", evicted.key);
+                }
+            }
+        })
+        .build()
+        .unwrap();
+    for id in 0..8 {
+        cache.insert(id, log.track(id));
+    }
+    expect_panic("clear", || cache.clear()); // delivers 0, which panics: 1..8 stay queued
+    assert_eq!(cache.queued(), 7);
+    // An insert of a new key purges after it: the panic resumes, with the entry in place.
+    expect_panic("insert", || cache.insert(50, log.track(50)));
+    assert!(cache.contains_key(&50));
+
+    expect_panic("remove", || cache.remove(&50));
+    assert!(cache.contains_key(&50), "the removed value was lost to the resumed panic");
+    assert_eq!(log.drops(50), 0);
+    expect_panic("try_remove", || cache.try_remove(&50));
+    assert!(cache.contains_key(&50), "the removed value was lost to the resumed panic");
+
+    let replaced = catch_unwind(AssertUnwindSafe(|| cache.insert(50, log.track(51))));
+    let old = replaced.expect("a replacing insert does not purge, so it does not panic");
+    assert_eq!(old.map(|old| old.id), Some(50), "the old value comes back");
+    let replaced = catch_unwind(AssertUnwindSafe(|| cache.try_insert(50, log.track(52))));
+    let old = replaced.expect("nor does try_insert").expect("nothing refused it");
+    assert_eq!(old.map(|old| old.id), Some(51));
+    assert_eq!(log.drops(50) + log.drops(51), 2, "handed back, then dropped here");
+
+    armed.store(false, SeqCst);
+    assert_eq!(cache.remove(&50).map(|value| value.id), Some(52));
+    cache.purge();
+    assert_eq!(cache.queued(), 0);
+    drop(cache);
+    assert!((0..8).chain(50..53).all(|id| log.drops(id) == 1), "every value dropped once");
+}
+
+/// Report mode, a handler that panics too: the handler set with `on_callback_panic` is user code
+/// and is contained like the callback, in an ordinary purge (`clear` and `insert` return, a
+/// `remove` returns its value, each purge goes on with the next entry) and in the drop (every
+/// queued entry is delivered and the drop returns). Its panic is reported on stderr. Before,
+/// the handler's panic unwound out of the purge: `remove` lost its value, and the drop left the
+/// queue undelivered.
+#[test]
+fn a_panicking_panic_handler_is_contained_like_the_callback() {
+    let (cache, log, calls) = cache_with_a_panicking_handler();
+    cache.clear(); // one batch is delivered, the rest stays queued
+    let queued = cache.queued();
+    assert!(queued > 0 && queued < HANDLED as usize, "{queued} queued after one batch");
+    assert_eq!(cache.insert(5_000, log.track(HANDLED)), None);
+    assert!(cache.queued() < queued, "the insert's purge delivered another batch");
+    assert_eq!(cache.remove(&5_000).map(|value| value.id), Some(HANDLED), "the value came back");
+    let stats = cache.stats();
+    assert_eq!(stats.callback_panics, stats.delivered);
+    drop(cache);
+    let (callbacks, handled) = (calls.0.load(SeqCst) as u64, calls.1.load(SeqCst) as u64);
+    assert_eq!((callbacks, handled), (HANDLED, HANDLED), "the drop delivered every queued entry");
+    assert!(log.not_dropped_once().is_empty(), "every value dropped once");
+}
+
+/// The same while the thread is already unwinding: a panic escaping the handler then would
+/// abort the process, so this runs in a child process.
+#[test]
+fn a_panicking_panic_handler_while_unwinding_neither_aborts_nor_stops_the_drop() {
+    if !in_child("a_panicking_panic_handler_while_unwinding_neither_aborts_nor_stops_the_drop") {
+        return;
+    }
+    let (cache, log, calls) = cache_with_a_panicking_handler();
+    cache.clear();
+    let message = expect_panic("the request", move || {
+        let _cache = cache;
+        panic!("the request failed"); // drops the cache while unwinding
+    });
+    assert_eq!(message, "the request failed");
+    assert_eq!(calls.0.load(SeqCst), HANDLED as usize, "the drop delivered every queued entry");
+    assert!((0..HANDLED).all(|id| log.drops(id) == 1), "every value dropped once");
+}
+
+/// How many times the callback and the handler ran.
+type Calls = Arc<(AtomicUsize, AtomicUsize)>;
+
+/// How many entries [`cache_with_a_panicking_handler`] holds.
+const HANDLED: u64 = 400;
+
+/// A cache of [`HANDLED`] entries whose callback always panics, with a handler that panics too.
+/// One purge delivers at most 320 entries, so a `clear` leaves some of them queued.
+fn cache_with_a_panicking_handler() -> (Cache<u64, Tracked>, DropLog, Calls) {
+    let log = DropLog::new(HANDLED as usize + 1);
+    let calls: Calls = Arc::default();
+    let cache = Cache::<u64, Tracked>::builder()
+        .capacity(HANDLED as usize)
+        .shards(1)
+        .name("handled")
+        .on_evict({
+            let calls = calls.clone();
+            move |_cache, evicted| {
+                calls.0.fetch_add(1, SeqCst);
+                panic!("write-back of {} failed", evicted.key);
+            }
+        })
+        .on_callback_panic({
+            let calls = calls.clone();
+            move |panic: CallbackPanic<'_>| {
+                calls.1.fetch_add(1, SeqCst);
+                panic!("the handler failed too, on: {}", panic.message());
+            }
+        })
+        .build()
+        .unwrap();
+    for id in 0..HANDLED {
+        cache.insert(id, log.track(id));
+    }
+    (cache, log, calls)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -23,12 +23,11 @@ mod support;
 use shardlru::{BusyCause, Cache, CallbackPanic, RemovalCause};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use support::{
     DropLog, HookValue, Tracked, clear_hook, expect_panic, fixed_hasher, holds_a_shard_lock,
-    set_hook, watchdog,
+    in_child, set_hook, watchdog,
 };
 
 /// A cache of hooked values: its `get` runs this thread's hook under its shard lock.
@@ -408,23 +407,13 @@ fn a_thread_local_cache_delivers_its_queue_into_another_cache_at_thread_exit() {
 }
 
 /// The same under `resume_callback_panics` (before, it aborted the process: each callback
-/// panicked in a thread-local destructor). Run in a child process, so that an abort fails this
-/// test instead of ending the test binary.
+/// panicked in a thread-local destructor, and the first panic resumed there). Run in a child
+/// process, so that an abort fails this test instead of ending the test binary.
 #[test]
 fn a_thread_local_cache_in_resume_mode_delivers_its_queue_at_thread_exit() {
-    const NAME: &str = "a_thread_local_cache_in_resume_mode_delivers_its_queue_at_thread_exit";
-    if std::env::var_os("SHARDLRU_THREAD_EXIT_CHILD").is_some() {
+    if in_child("a_thread_local_cache_in_resume_mode_delivers_its_queue_at_thread_exit") {
         thread_exit_scenario(true);
-        return;
     }
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", NAME, "--test-threads=1", "--nocapture"])
-        .env("SHARDLRU_THREAD_EXIT_CHILD", "1")
-        .output()
-        .expect("run the test binary");
-    let output = String::from_utf8_lossy(&child.stdout) + String::from_utf8_lossy(&child.stderr);
-    assert!(child.status.success(), "the child failed ({}):\n{output}", child.status);
-    assert!(output.contains("1 passed"), "the child ran the scenario:\n{output}");
 }
 
 /// The keys below 2,000 that `cache` holds, in order (its values cannot be cloned for a

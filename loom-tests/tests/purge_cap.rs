@@ -1,7 +1,9 @@
 //! The pending-callback cap (purge.rs, check 4): with `max_pending_callbacks(1)`, two threads
 //! whose inserts evict and purge at the same time never run the callback at once; the count of
 //! purging threads returns to zero, so a later purge is not refused; and what a refused purge
-//! left queued is delivered by the next one.
+//! left queued is delivered before every call has returned ("A purge refused at the cap strands
+//! nothing"), at cap 1, where every release comes down from the cap, and at cap 2, where a
+//! release from below the cap skips its fence.
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -77,6 +79,30 @@ fn refused_purge_leaves_no_entry_behind() {
         );
         cache.insert(0, 0);
         insert_from_threads(&cache, &[1, 2], || {});
+        assert_eq!(cache.queued(), 0, "an entry stranded after every call returned");
+        ledger.assert_each_key_once(&cache);
+    });
+}
+
+/// Cap 2, three evicting threads: two can hold the slots while the third is refused, and of the
+/// two releases that follow, only the one down from the cap fences (the other skips it, the
+/// optimisation this model covers). The refused thread's entry must still be delivered before
+/// every call has returned: by the holder whose release came down from the cap, whose fence
+/// pairs with the refusal's.
+#[test]
+fn cap_two_three_evicting_threads() {
+    run_model("purge_cap::cap_two_three_evicting_threads", || {
+        let ledger = Ledger::new(&[0, 1, 2, 3]);
+        let delivered = Arc::clone(&ledger);
+        let cache = Arc::new(
+            builder(1, 1)
+                .max_pending_callbacks(2)
+                .on_evict(move |_cache, evicted| delivered.deliver(evicted.key))
+                .build()
+                .unwrap(),
+        );
+        cache.insert(0, 0);
+        insert_from_threads(&cache, &[1, 2, 3], || {});
         assert_eq!(cache.queued(), 0, "an entry stranded after every call returned");
         ledger.assert_each_key_once(&cache);
     });

@@ -1,7 +1,13 @@
-//! A growing `resize` racing an insert and a reader (stats.rs, `len`): the new capacity is
-//! stored before any shard's share is raised, and `len` is published with `Release`, so a thread
-//! that takes no lock, reads `len()` and then `capacity()`, never sees a length that only the new
-//! capacity allows next to the old capacity.
+//! `resize` racing readers that take no lock (cache.rs `resize`, stats.rs `len`), in both
+//! directions:
+//!
+//! * growing: the new capacity is stored before any shard's share is raised, and each shard's
+//!   length is published with `Release`, so a thread that reads `len()` and then `capacity()`
+//!   never sees a length that only the new capacity allows next to the old capacity;
+//! * shrinking: the new capacity is stored with `Release` after every shard has shrunk and
+//!   published its length, and `capacity()` loads it with `Acquire`, so a thread that reads
+//!   `capacity()` and then `len()` never sees the new capacity next to a length only the old
+//!   one allowed.
 #![cfg(loom)]
 
 use loom::thread;
@@ -45,6 +51,41 @@ fn growing_resize_publishes_capacity_first() {
 
         assert_eq!(cache.capacity(), 2);
         assert_eq!(cache.queued(), 0);
+        ledger.assert_each_key_once(&cache);
+    });
+}
+
+#[test]
+fn shrinking_resize_publishes_capacity_last() {
+    run_model("resize::shrinking_resize_publishes_capacity_last", || {
+        let ledger = Ledger::new(&[1, 2]);
+        let delivered = Arc::clone(&ledger);
+        let cache = Arc::new(
+            builder(2, 1)
+                .on_evict(move |_cache, evicted| delivered.deliver(evicted.key))
+                .build()
+                .unwrap(),
+        );
+        cache.insert(1, 1);
+        cache.insert(2, 2);
+
+        let resizer = {
+            let cache = Arc::clone(&cache);
+            thread::spawn(move || cache.resize(1).unwrap())
+        };
+        let reader = {
+            let cache = Arc::clone(&cache);
+            thread::spawn(move || {
+                let capacity = cache.capacity();
+                let len = cache.len();
+                assert!(len <= capacity, "capacity {capacity} read before len {len}");
+            })
+        };
+        for thread in [resizer, reader] {
+            thread.join().unwrap();
+        }
+
+        assert_eq!((cache.capacity(), cache.len(), cache.queued()), (1, 1, 0));
         ledger.assert_each_key_once(&cache);
     });
 }

@@ -9,8 +9,10 @@
 //! * [`panic`]: catching a panic and reading its message (guarantees 4, 6 and 7).
 //! * [`shards`]: which shard a key falls in, through the public statistics.
 //! * [`locks`]: whether this thread holds a shard lock, for code that must not run under one.
+//! * [`child`]: a test run again in a child process, where a failure would abort the process.
 #![allow(dead_code)]
 
+pub mod child;
 pub mod drop_log;
 pub mod faulty;
 pub mod hooks;
@@ -21,6 +23,7 @@ pub mod shards;
 // Each test file uses a part of these; in each, the rest would be "unused imports".
 #[allow(unused_imports)]
 pub use {
+    child::{in_child, run_in_child},
     drop_log::{DropLog, Tracked},
     faulty::{Bomb, Fault, Faulty, FaultyCache, Fragile, bomb, key},
     hooks::{Hook, HookCache, HookKey, HookValue, clear_hook, on_eq, on_hash, plain, set_hook},
