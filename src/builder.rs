@@ -174,10 +174,11 @@ impl<K, V, S> Builder<K, V, S> {
     /// which would make a reference cycle that never drops. Entries still queued when the cache
     /// is dropped are delivered during the drop.
     ///
-    /// A cache with a callback holds `'static` keys, values and hasher: a cache dropped inside
-    /// another cache's `Eq` or `Clone` (under that cache's lock) finishes its drop, callbacks
-    /// and all, once its thread has released the lock, which can be after any borrow it held
-    /// has ended.
+    /// A cache with a callback holds `'static` keys, values and hasher, and its hasher is
+    /// `Clone` (as every `BuildHasher` of std and of the common hashing crates is): a cache
+    /// dropped inside another cache's `Eq` or `Clone` (under that cache's lock) finishes its
+    /// drop, callbacks and all, in a cache that takes over its contents once its thread has
+    /// released the lock, which can be after any borrow it held has ended.
     ///
     /// Between leaving its shard and reaching the callback, an entry is in neither place: a
     /// read-through cache whose callback writes back must expect a miss in that window to read
@@ -213,10 +214,10 @@ impl<K, V, S> Builder<K, V, S> {
         F: Fn(&Cache<K, V, S>, Evicted<K, V>) + Send + Sync + 'static,
         K: 'static,
         V: 'static,
-        S: 'static,
+        S: Clone + 'static,
     {
-        // Made here, where the types are known to be `'static`: see `nesting.rs`.
-        let put_off: PutOff<K, V, S> = |cache| Box::new(cache);
+        // Made here, where the bounds are known: see `nesting.rs` and `Drop for Cache`.
+        let put_off: PutOff<K, V, S> = |cache| Box::new(cache.move_out());
         self.callback = Some(OnEvict { callback: Box::new(callback), put_off });
         self
     }

@@ -78,8 +78,7 @@ pub struct Cache<K, V, S = RandomState> {
     shards: Box<[CachePadded<LockedShard<K, V>>]>,
     /// `shards.len() - 1`; the shard count is a power of two.
     shard_mask: usize,
-    /// Always `Some`, except in a cache whose drop was put off, which moved it out (see `Drop`).
-    hasher: Option<S>,
+    hasher: S,
     /// At least the sum of the shards' shares (equal to it whenever no `resize` is in progress).
     /// `Release`/`Acquire`: see `resize`.
     capacity: AtomicUsize,
@@ -172,7 +171,7 @@ impl<K, V, S> Cache<K, V, S> {
         Self {
             shard_mask: shards.len() - 1,
             shards,
-            hasher: Some(hasher),
+            hasher,
             capacity: AtomicUsize::new(capacity),
             resizing: Mutex::new(()),
             purger: callback
@@ -469,10 +468,7 @@ where
     #[inline]
     #[expect(clippy::manual_hash_one, reason = "hash_one may be overridden inconsistently")]
     fn locate<Q: Hash + ?Sized>(&self, key: &Q) -> (u64, &LockedShard<K, V>) {
-        let Some(hasher) = &self.hasher else {
-            unreachable!("only a cache being dropped gives its hasher away")
-        };
-        let mut hasher = hasher.build_hasher();
+        let mut hasher = self.hasher.build_hasher();
         key.hash(&mut hasher);
         let hash = hasher.finish();
         let index = (hash >> SHARD_HASH_SHIFT) as usize & self.shard_mask;
@@ -781,18 +777,24 @@ impl<K, V, S> Drop for Cache<K, V, S> {
         let Some(purger) = &self.purger else { return };
         if lock::holds_any() && nesting::can_put_off_drops() {
             let put_off = purger.put_off();
-            let moved = Cache {
-                shards: std::mem::take(&mut self.shards),
-                shard_mask: self.shard_mask,
-                hasher: self.hasher.take(),
-                capacity: AtomicUsize::new(self.capacity.load(Relaxed)),
-                resizing: Mutex::new(()),
-                purger: self.purger.take(),
-            };
-            nesting::record(|record| record.put_off_drop(put_off(moved)));
+            let moved = put_off(self);
+            nesting::record(|record| record.put_off_drop(moved));
             return;
         }
         purger.drain_on_drop(self);
+    }
+}
+
+impl<K, V, S: Clone> Cache<K, V, S> {
+    pub(crate) fn move_out(&mut self) -> Self {
+        Cache {
+            shards: std::mem::take(&mut self.shards),
+            shard_mask: self.shard_mask,
+            hasher: self.hasher.clone(),
+            capacity: AtomicUsize::new(self.capacity.load(Relaxed)),
+            resizing: Mutex::new(()),
+            purger: self.purger.take(),
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 //! second cache and waits, inside that cache's `Eq` or `Clone`, for this one (two caches, ABBA).
 //! So the rule is: **a thread that holds any shard lock never blocks on another**.
 //! [`ShardLock::lock`] takes a lock in one of two ways, decided by the thread's record of held
-//! locks ([`Scopes`], `nesting.rs`):
+//! locks (`nesting.rs`):
 //!
 //! * holding nothing (every call from outside user code): wait for the lock as usual;
 //! * holding a lock already: refuse a lock of a cache on the record ([`BusyCause::Reentered`]),
@@ -41,7 +41,7 @@
 //! (`nesting.rs`), now that no lock is held.
 
 use crate::error::BusyCause;
-use crate::nesting::{self, NONE, Scopes};
+use crate::nesting::{self, NONE};
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering::Relaxed};
 use std::ops::{Deref, DerefMut};
 
@@ -80,52 +80,59 @@ impl<T> ShardLock<T> {
     #[inline(always)]
     pub(crate) fn lock(&self, cache: usize) -> Result<ShardGuard<'_, T>, BusyCause> {
         let outer = nesting::record(|record| record.held.innermost());
+        if outer != NONE {
+            return self.lock_nested(outer, cache);
+        }
         let guard = match self.mutex.try_lock() {
-            Some(guard) if outer == NONE => guard,
-            None if outer == NONE => {
+            Some(guard) => guard,
+            None => {
                 // Relaxed: a statistic, written by every waiter, read by nobody that decides.
                 self.contended.fetch_add(1, Relaxed);
                 self.mutex.lock()
             }
-            // Holding a lock already: decide by the record, never wait.
-            tried => self.lock_nested(outer, cache, tried)?,
         };
-        // Relaxed load-and-store: only the holder writes it, and the mutex orders holders.
-        self.acquisitions.store(self.acquisitions.load(Relaxed) + 1, Relaxed);
-        nesting::record(|record| record.held.enter(outer, cache));
-        Ok(ShardGuard { guard, leave: Leave { outer } })
+        Ok(self.hold(guard, outer, cache))
     }
 
-    /// The rule for a thread that holds a lock already (`outer` is its innermost one), given
-    /// the outcome of one try of this mutex.
+    /// The rule for a thread that holds a lock already (`outer` is its innermost one): refuse
+    /// a cache on the record, or a full record, and otherwise try the lock once.
     #[cold]
     #[inline(never)]
-    fn lock_nested<'a>(
-        &'a self,
-        outer: usize,
-        cache: usize,
-        tried: Option<MutexGuard<'a, T>>,
-    ) -> Result<MutexGuard<'a, T>, BusyCause> {
+    fn lock_nested(&self, outer: usize, cache: usize) -> Result<ShardGuard<'_, T>, BusyCause> {
         let refusal = nesting::record(|record| {
-            let held: &Scopes = &record.held;
-            if held.contains(outer, cache) {
+            if record.held.contains(outer, cache) {
                 Some(BusyCause::Reentered)
-            } else if !held.has_room(outer) {
+            } else if !record.held.has_room(outer) {
                 Some(BusyCause::TooDeep)
             } else {
                 None
             }
         });
-        // A guard taken by the try is dropped here, unlocking, when the record refuses.
-        match (refusal, tried) {
-            (Some(cause), _) => Err(cause),
-            (None, Some(guard)) => Ok(guard),
-            (None, None) => {
+        if let Some(cause) = refusal {
+            return Err(cause);
+        }
+        match self.mutex.try_lock() {
+            Some(guard) => Ok(self.hold(guard, outer, cache)),
+            None => {
                 // Relaxed: a statistic, as in `lock`.
                 self.contended.fetch_add(1, Relaxed);
                 Err(BusyCause::LockHeld)
             }
         }
+    }
+
+    /// Counts the acquisition and enters the record: the lock is this thread's now.
+    #[inline(always)]
+    fn hold<'a>(
+        &'a self,
+        guard: MutexGuard<'a, T>,
+        outer: usize,
+        cache: usize,
+    ) -> ShardGuard<'a, T> {
+        // Relaxed load-and-store: only the holder writes it, and the mutex orders holders.
+        self.acquisitions.store(self.acquisitions.load(Relaxed) + 1, Relaxed);
+        nesting::record(|record| record.held.enter(outer, cache));
+        ShardGuard { guard, leave: Leave { outer } }
     }
 
     /// How many times the lock has been taken, and how many times it was found held.

@@ -139,9 +139,10 @@ const PURGE_EXTRA: usize = 64;
 /// holding a handle), and the entry.
 pub(crate) type Callback<K, V, S> = Box<dyn Fn(&Cache<K, V, S>, Evicted<K, V>) + Send + Sync>;
 
-/// Boxes a cache to be dropped later (`nesting.rs`, "drops put off"). Made by
-/// [`Builder::on_evict`](crate::Builder::on_evict), where the types are known to be `'static`.
-pub(crate) type PutOff<K, V, S> = fn(Cache<K, V, S>) -> PutOffDrop;
+/// Moves a dropping cache's contents into a box to be dropped later (`nesting.rs`, "drops put
+/// off"). Made by [`Builder::on_evict`](crate::Builder::on_evict), where the types are known
+/// to be `'static` and the hasher `Clone`.
+pub(crate) type PutOff<K, V, S> = fn(&mut Cache<K, V, S>) -> PutOffDrop;
 
 /// What [`Builder::on_evict`](crate::Builder::on_evict) configures.
 pub(crate) struct OnEvict<K, V, S> {

@@ -14,9 +14,11 @@
 //!
 //! Rules that keep user code from breaking a shard (guarantees 4 and 7):
 //!
-//! * The only user code that runs in here is the key's `Eq`/`Borrow` (inside table probes) and,
-//!   for the caller's `get`/`peek`, the value's `Clone` after the lookup. Every method runs its
-//!   probes *before* its first mutation, so a panic in them leaves the shard untouched.
+//! * The only user code that runs in here is the key's `Eq`/`Borrow`, inside table probes.
+//!   Every method runs its probes *before* its first mutation, so a panic in them leaves the
+//!   shard untouched. (The caller clones what `get`/`peek` return, still under the lock: after
+//!   a `get` has relinked the entry, so a panicking `Clone` leaves it most recent, which breaks
+//!   no invariant.)
 //! * Nothing is dropped here. Every key or value that leaves the shard is *returned*, and the
 //!   caller drops it (or queues it) after releasing the lock.
 //! * No locks, atomics or callbacks: those belong to `cache.rs` and `purge.rs`.

@@ -1,17 +1,16 @@
 //! Statistics: counters kept per shard (so that no single cache line is bumped by every
 //! operation of every thread) and per purge, summed into plain snapshots on read.
 //!
-//! Every counter but `len` is `Relaxed`: it is only a statistic, never used to decide anything, and a
-//! snapshot taken while other threads work may lag them by a few operations. The per-shard
+//! Every counter but `len` is `Relaxed`: it is only a statistic, never used to decide anything,
+//! and a snapshot taken while other threads work may lag them by a few operations. The per-shard
 //! counters are written only by the thread holding that shard's lock, so they are bumped with a
 //! plain load and store instead of a read-modify-write (the lock orders successive writers). The
 //! purge counters are written by any purging thread and use `fetch_add`, once per purge call.
 //!
-//! `len` is stored with `Release` and loaded with `Acquire` by [`Cache::len`](crate::Cache::len).
-//! A growing `resize` stores the new capacity before it raises the shares (under each shard's
-//! lock), so any length that only the new share allows is published after the new capacity: a
-//! thread that reads `len()` and then `capacity()` sees a capacity at least that new one, even on
-//! weakly ordered CPUs. (On x86 both are plain moves.)
+//! `len` is stored with `Release` and loaded with `Acquire` by [`Cache::len`](crate::Cache::len),
+//! so that `len()` and `capacity()` are never seen inverted across a `resize`, in either order
+//! of reading (the argument is at the stores, in `Cache::resize`). On x86 all of these are plain
+//! moves.
 
 use crate::sync::{
     AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
