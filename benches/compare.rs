@@ -25,7 +25,7 @@
 //!   counting eviction hook). An operation is one `get` (W1, W2, W4) or one `insert` (W3).
 //!
 //! Every run also prints a `RESULT` line on stdout (tab-separated: workload, threads,
-//! contender, repeat, Mops/s, hit ratio) for scripts such as `benches/cfg_cost.sh`.
+//! contender, repeat, Mops/s, hit ratio) for scripts such as `benches/interleave.sh`.
 
 #[path = "support/contenders.rs"]
 mod contenders;
@@ -561,7 +561,7 @@ impl Report<'_> {
             md.push_str(&self.workload_table(workload));
         }
         let _ = writeln!(md, "![Throughput by workload and threads](benches/chart.svg)\n");
-        for section in ["isolation.md", "memory.md", "cfg_cost.md"] {
+        for section in ["isolation.md", "memory.md", "instructions.md"] {
             if let Some(text) = settings::report_dir()
                 .and_then(|dir| std::fs::read_to_string(dir.join(section)).ok())
             {

@@ -10,6 +10,7 @@
 # 500,000 per workload: set-up and key-stream generation cancel. To compare two versions of the
 # library, build each (e.g. one in a `git worktree` of the older commit) and pass each binary.
 # Workloads default to W4 (hits) and W1 (read-through); set SHARDLRU_BENCH_WORKLOADS to change.
+# With SHARDLRU_REPORT_DIR set (benches/report.sh), the table is also left there for the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,9 +29,25 @@ collected() {
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 
-echo "workload  instructions/op  ($binary)"
+table="workload  instructions/op"
 for workload in $(echo "${SHARDLRU_BENCH_WORKLOADS:-W4,W1}" | tr ',' ' '); do
     small="$(collected "$workload" 100000)"
     large="$(collected "$workload" 600000)"
-    echo "$workload        $(( (large - small) / 500000 ))"
+    table+=$'\n'"$workload        $(( (large - small) / 500000 ))"
 done
+echo "$binary"
+echo "$table"
+
+if [[ -n "${SHARDLRU_REPORT_DIR:-}" ]]; then
+    mkdir -p "$SHARDLRU_REPORT_DIR"
+    {
+        echo "## Instructions per operation (\`benches/instructions.sh\`)"
+        echo
+        echo "One thread, shardlru only, counted by callgrind: (instructions at 600,000 operations"
+        echo "− at 100,000) / 500,000."
+        echo
+        echo '```text'
+        echo "$table"
+        echo '```'
+    } >"$SHARDLRU_REPORT_DIR/instructions.md"
+fi

@@ -3,13 +3,12 @@
 #
 #   benches/report.sh                             # about 9 minutes on 2 cores, once built
 #   SHARDLRU_BENCH_THREADS=1,2,4,8,16 benches/report.sh   # on a bigger machine
-#   SHARDLRU_REPORT_CFG_COST=1 benches/report.sh  # also the re-entry/contention cost (issues 3, 6;
-#                                                 # 3 more minutes, plus two full builds the first time)
+#   SHARDLRU_REPORT_INSTRUCTIONS=1 benches/report.sh  # also instructions per op (callgrind, 1 minute)
 #
 # Runs, in this order, on an otherwise idle machine:
 #   1. benches/memory.rs     bytes per entry at capacity 1,000,000, every contender
 #   2. benches/isolation.rs  get latency while a 100 µs eviction callback blocks
-#   3. benches/cfg_cost.sh   (only with SHARDLRU_REPORT_CFG_COST=1)
+#   3. benches/instructions.sh  (only with SHARDLRU_REPORT_INSTRUCTIONS=1)
 #   4. benches/compare.rs    W1–W4 × threads × contenders, interleaved; then writes the report,
 #                            folding in the sections that 1–3 left in $SHARDLRU_REPORT_DIR,
 #                            then the hand-written analysis in benches/notes.md (its figures
@@ -33,8 +32,8 @@ cargo bench --no-run --bench memory --bench isolation --bench compare
 
 cargo bench --bench memory
 cargo bench --bench isolation
-if [[ "${SHARDLRU_REPORT_CFG_COST:-0}" != 0 ]]; then
-    benches/cfg_cost.sh
+if [[ "${SHARDLRU_REPORT_INSTRUCTIONS:-0}" != 0 ]]; then
+    benches/instructions.sh
 fi
 cargo bench --bench compare | tee "$SHARDLRU_REPORT_DIR/compare.log" | grep -v '^RESULT'
 
