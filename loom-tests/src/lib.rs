@@ -123,6 +123,18 @@ where
     );
 }
 
+/// The cache `builder` makes, with a callback that records each delivered key in the returned
+/// ledger (over `keys`): the set-up of every model whose callback only counts deliveries.
+pub fn ledger_cache(
+    builder: Builder<u32, u32, Hasher>,
+    keys: &[u32],
+) -> (Arc<TestCache>, Arc<Ledger>) {
+    let ledger = Ledger::new(keys);
+    let delivered = Arc::clone(&ledger);
+    let cache = builder.on_evict(move |_cache, evicted| delivered.deliver(evicted.key)).build();
+    (Arc::new(cache.unwrap()), ledger)
+}
+
 /// Inserts each of `keys` (as its own value) from a loom thread of its own, runs `then` on that
 /// thread after its insert returns, and joins the threads.
 pub fn insert_from_threads(cache: &Arc<TestCache>, keys: &[u32], then: fn()) {

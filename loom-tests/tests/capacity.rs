@@ -6,7 +6,9 @@
 #![cfg(loom)]
 
 use loom::thread;
-use loom_tests::{Arc, Ledger, assert_capacity, assert_shares, builder, keys_in_shard, run_model};
+use loom_tests::{
+    Arc, assert_capacity, assert_shares, builder, keys_in_shard, ledger_cache, run_model,
+};
 
 #[test]
 fn two_inserters_and_a_purger_on_one_shard() {
@@ -15,15 +17,8 @@ fn two_inserters_and_a_purger_on_one_shard() {
         // `other` in shard 1, which the race must leave alone.
         let [old, a, b] = keys_in_shard::<3>(0, 2);
         let [other] = keys_in_shard::<1>(1, 2);
-        let ledger = Ledger::new(&[old, a, b, other]);
-        let delivered = Arc::clone(&ledger);
-        let cache = Arc::new(
-            builder(2, 2)
-                .max_pending_callbacks(1)
-                .on_evict(move |_cache, evicted| delivered.deliver(evicted.key))
-                .build()
-                .unwrap(),
-        );
+        let (cache, ledger) =
+            ledger_cache(builder(2, 2).max_pending_callbacks(1), &[old, a, b, other]);
         cache.insert(old, 0);
         cache.insert(other, 0);
         let lens: Vec<_> = cache.shard_stats().iter().map(|shard| shard.len).collect();

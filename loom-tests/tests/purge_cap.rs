@@ -7,7 +7,7 @@
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use loom_tests::{Arc, Ledger, builder, insert_from_threads, run_model};
+use loom_tests::{Arc, Ledger, builder, insert_from_threads, ledger_cache, run_model};
 
 /// The cap under test.
 const CAP: usize = 1;
@@ -68,15 +68,7 @@ fn cap_one_two_purging_threads() {
 #[test]
 fn refused_purge_leaves_no_entry_behind() {
     run_model("purge_cap::refused_purge_leaves_no_entry_behind", || {
-        let ledger = Ledger::new(&[0, 1, 2]);
-        let delivered = Arc::clone(&ledger);
-        let cache = Arc::new(
-            builder(1, 1)
-                .max_pending_callbacks(CAP)
-                .on_evict(move |_cache, evicted| delivered.deliver(evicted.key))
-                .build()
-                .unwrap(),
-        );
+        let (cache, ledger) = ledger_cache(builder(1, 1).max_pending_callbacks(CAP), &[0, 1, 2]);
         cache.insert(0, 0);
         insert_from_threads(&cache, &[1, 2], || {});
         assert_eq!(cache.queued(), 0, "an entry stranded after every call returned");
@@ -92,15 +84,7 @@ fn refused_purge_leaves_no_entry_behind() {
 #[test]
 fn cap_two_three_evicting_threads() {
     run_model("purge_cap::cap_two_three_evicting_threads", || {
-        let ledger = Ledger::new(&[0, 1, 2, 3]);
-        let delivered = Arc::clone(&ledger);
-        let cache = Arc::new(
-            builder(1, 1)
-                .max_pending_callbacks(2)
-                .on_evict(move |_cache, evicted| delivered.deliver(evicted.key))
-                .build()
-                .unwrap(),
-        );
+        let (cache, ledger) = ledger_cache(builder(1, 1).max_pending_callbacks(2), &[0, 1, 2, 3]);
         cache.insert(0, 0);
         insert_from_threads(&cache, &[1, 2, 3], || {});
         assert_eq!(cache.queued(), 0, "an entry stranded after every call returned");

@@ -11,19 +11,12 @@
 #![cfg(loom)]
 
 use loom::thread;
-use loom_tests::{Arc, Ledger, builder, run_model};
+use loom_tests::{Arc, builder, ledger_cache, run_model};
 
 #[test]
 fn growing_resize_publishes_capacity_first() {
     run_model("resize::growing_resize_publishes_capacity_first", || {
-        let ledger = Ledger::new(&[1, 2]);
-        let delivered = Arc::clone(&ledger);
-        let cache = Arc::new(
-            builder(1, 1)
-                .on_evict(move |_cache, evicted| delivered.deliver(evicted.key))
-                .build()
-                .unwrap(),
-        );
+        let (cache, ledger) = ledger_cache(builder(1, 1), &[1, 2]);
         cache.insert(1, 1);
 
         let resizer = {
@@ -58,14 +51,7 @@ fn growing_resize_publishes_capacity_first() {
 #[test]
 fn shrinking_resize_publishes_capacity_last() {
     run_model("resize::shrinking_resize_publishes_capacity_last", || {
-        let ledger = Ledger::new(&[1, 2]);
-        let delivered = Arc::clone(&ledger);
-        let cache = Arc::new(
-            builder(2, 1)
-                .on_evict(move |_cache, evicted| delivered.deliver(evicted.key))
-                .build()
-                .unwrap(),
-        );
+        let (cache, ledger) = ledger_cache(builder(2, 1), &[1, 2]);
         cache.insert(1, 1);
         cache.insert(2, 2);
 

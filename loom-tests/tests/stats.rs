@@ -4,19 +4,12 @@
 #![cfg(loom)]
 
 use loom::thread;
-use loom_tests::{Arc, Ledger, builder, run_model};
+use loom_tests::{Arc, builder, ledger_cache, run_model};
 
 #[test]
 fn counters_add_up_after_join() {
     run_model("stats::counters_add_up_after_join", || {
-        let ledger = Ledger::new(&[0, 1, 2, 3]);
-        let delivered = Arc::clone(&ledger);
-        let cache = Arc::new(
-            builder(2, 1)
-                .on_evict(move |_cache, evicted| delivered.deliver(evicted.key))
-                .build()
-                .unwrap(),
-        );
+        let (cache, ledger) = ledger_cache(builder(2, 1), &[0, 1, 2, 3]);
         cache.insert(0, 0);
         cache.insert(1, 1);
 
