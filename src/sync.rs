@@ -16,7 +16,8 @@
 //!   `push` and `pop` are linearizable (the mutex), but `len` and `is_empty` read a length that
 //!   `push`/`pop` publish with `Release` and they load with `Acquire`, without the mutex. So a
 //!   thread may see another's push late, as it may with a real lock-free queue, and the `SeqCst`
-//!   fences of purge.rs ("Nothing stranded") are what the models check, not the mutex.
+//!   fences of purge.rs ("A purge refused at the cap strands nothing") are what the models
+//!   check, not the mutex.
 //! * atomics, `thread_local!` (as [`sync_thread_local!`]) and the machine's parallelism, which
 //!   loom fixes at 2 so that models stay deterministic.
 //!

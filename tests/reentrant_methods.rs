@@ -121,7 +121,7 @@ fn a_hash_that_calls_into_the_same_cache_works() {
 /// Scenario 5: from a key's `Eq`, which runs under the shard lock, every `try_*` method of the
 /// same cache returns `Err(Busy)` (and `try_insert` hands the key and the value back), every
 /// plain method panics with a message that names the `try_*` method, and `purge()` returns 0
-/// leaving the queue alone; `len`, `capacity`, `stats` and `pending_evictions` take no lock and
+/// leaving the queue alone; `len`, `capacity`, `stats` and `queued` take no lock and
 /// answer. The outer call then completes correctly, and its own trailing purge delivers what the
 /// refused purge could not.
 #[test]

@@ -50,7 +50,8 @@ fn two_inserters_and_a_purger_on_one_shard() {
         assert_eq!(cache.len(), 2);
         assert!(cache.contains_key(&other), "the other shard lost its entry");
         // A purge refused at the cap leaves its entry to the slot holder, which looks again
-        // after giving the slot back (purge.rs, "Nothing stranded"): nothing is left queued.
+        // after giving the slot back (purge.rs, "A purge refused at the cap strands nothing"):
+        // nothing is left queued.
         assert_eq!(cache.queued(), 0, "an evicted entry was left queued");
         ledger.assert_each_key_once(&cache);
         let stats = cache.stats();

@@ -64,7 +64,8 @@ fn cap_one_two_purging_threads() {
 /// The interleaving it guards: T1's purge pops its last entry and finds the queue empty; T2
 /// pushes, is refused at the cap (T1 still holds the slot); T1 gives the slot back. Without the
 /// second look after giving a slot back (and the fences that pair it with the refusal, see
-/// "Nothing stranded" in `src/purge.rs`), T2's entry would stay queued until some later call.
+/// "A purge refused at the cap strands nothing" in `src/purge.rs`), T2's entry would stay
+/// queued until some later call.
 #[test]
 fn refused_purge_leaves_no_entry_behind() {
     run_model("purge_cap::refused_purge_leaves_no_entry_behind", || {
