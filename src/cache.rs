@@ -6,7 +6,7 @@
 //! ```text
 //! hash = hasher(key)          user Hash runs here, before any lock
 //! shard = shards[hash bits]   no second hash under the lock
-//! [purge]                     `remove` purges here, before a value is in hand (purge.rs, "Exactly once")
+//! [purge]                     `remove` purges here, before a value is in hand (purge.rs)
 //! guard = lock(shard)?        refused (Busy) where waiting could deadlock (lock.rs)
 //! … shard work …              user Eq/Borrow (and Clone for get/peek) may run here
 //! drop(guard)                 ── the lock is released ──
