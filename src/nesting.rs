@@ -32,6 +32,7 @@
 use crate::sync::sync_thread_local;
 use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 
 /// The innermost id of a thread outside every scope. Never an id (ids are addresses).
 pub(crate) const NONE: usize = 0;
@@ -154,7 +155,7 @@ sync_thread_local! {
 
 sync_thread_local! {
     /// The drops put off until this thread holds no shard lock, in the order they were put off.
-    static PUT_OFF: RefCell<Vec<PutOffDrop>> = RefCell::new(Vec::new());
+    static PUT_OFF: RefCell<VecDeque<PutOffDrop>> = RefCell::new(VecDeque::new());
 }
 
 /// Runs `f` on this thread's record. Never fails, also while thread-locals are destroyed.
@@ -174,7 +175,7 @@ impl Record {
     /// checked [`can_put_off_drops`].
     #[cold]
     pub(crate) fn put_off_drop(&self, drop: PutOffDrop) {
-        PUT_OFF.with(|list| list.borrow_mut().push(drop));
+        PUT_OFF.with(|list| list.borrow_mut().push_back(drop));
         self.put_off.set(true);
     }
 
@@ -190,14 +191,13 @@ impl Record {
     #[cold]
     #[inline(never)]
     fn drain_put_off(&self) {
-        self.put_off.set(false);
         // One at a time, with the list unborrowed: a drop may take locks, put off more drops
-        // (those run in this loop too) or call into caches that do.
-        while let Some(next) = PUT_OFF.with(|list| {
-            let mut list = list.borrow_mut();
-            (!list.is_empty()).then(|| list.remove(0))
-        }) {
-            drop(next);
+        // (those run in this loop too) or call into caches that do. The flag is cleared only
+        // once the list is empty, so a drop that panics leaves the rest to the next release.
+        let next = || PUT_OFF.try_with(|list| list.borrow_mut().pop_front()).ok().flatten();
+        while let Some(cache) = next() {
+            drop(cache);
         }
+        self.put_off.set(false);
     }
 }
