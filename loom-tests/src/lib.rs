@@ -6,13 +6,13 @@
 //! | file | protocol | guarantee checked |
 //! |---|---|---|
 //! | `capacity.rs` | shard lock, evict → queue | 1 (capacity), 3 (nothing lost) |
-//! | `purge_cap.rs` | the pending-callback cap | ≤ cap callbacks at once; count back to 0 |
+//! | `purge_cap.rs` | the pending-callback cap | ≤ cap callbacks at once; count back to 0; a refused purge strands nothing (cap 1 and 2) |
 //! | `handoff.rs` | queue → purge hand-off | 3: each queued entry delivered exactly once |
 //! | `purge_reentry.rs` | a purge inside a callback | 5: no recursion; the outer purge finishes |
 //! | `drain_on_drop.rs` | dropping the last handle | 3: what is left queued is delivered |
-//! | `reentry.rs` | the per-thread record of held locks | 6: same-thread re-entry refused, others not |
+//! | `reentry.rs` | never waiting while holding a lock | 6: re-entry refused; two caches crossed never deadlock |
 //! | `get_insert.rs` | `get`/`insert` on one key | no value lost, duplicated or torn |
-//! | `resize.rs` | a growing `resize` | 1: `len()` then `capacity()` never inverted |
+//! | `resize.rs` | `resize`, growing and shrinking | 1: `len()` and `capacity()` never inverted |
 //! | `stats.rs` | statistics counters | counters add up after the threads join |
 //!
 //! The models only exist under `RUSTFLAGS="--cfg loom"`, where shardlru's `sync` facade switches
@@ -20,7 +20,8 @@
 //!
 //! This library holds what every model shares: [`run_model`], the [`builder`] that gives every
 //! cache the same fixed-seed hasher (so that a key lands in the same shard in every execution, and
-//! an execution can be replayed), and the [`Ledger`] that counts deliveries per key.
+//! an execution can be replayed), and the [`Ledger`] that counts deliveries per key (with
+//! [`ledger_cache`], a cache whose callback does only that).
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
