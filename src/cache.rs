@@ -126,8 +126,8 @@ fn refused(method: &str, fallible: Option<&str>, cause: BusyCause) -> ! {
             "while this thread holds a lock of the same cache: it would deadlock"
         }
         BusyCause::LockHeld => {
-            "while this thread holds a lock of another cache, and this cache's lock is held by \
-             another thread: waiting could deadlock"
+            "while this thread holds a lock of another cache, and the call would wait for a lock \
+             of this one (held by another thread, or each shard's in turn): waiting could deadlock"
         }
         BusyCause::WouldEvict => {
             "while this thread holds a shard lock, and the call would run the eviction callback \
@@ -327,8 +327,10 @@ impl<K, V, S> Cache<K, V, S> {
             None
         } else if lock::holds_lock_of(self.id()) {
             Some(BusyCause::Reentered)
-        } else {
+        } else if self.purger.is_some() {
             Some(BusyCause::WouldEvict)
+        } else {
+            Some(BusyCause::LockHeld)
         }
     }
 

@@ -180,8 +180,9 @@ pub enum BusyCause {
     /// This thread already holds a lock of this cache: waiting for another of its locks could
     /// deadlock.
     Reentered,
-    /// This thread holds a lock of another cache, and the lock this call needs is held by
-    /// another thread: waiting could deadlock (that thread may be waiting for this one).
+    /// This thread holds a lock of another cache, and the call would have to wait for a lock
+    /// of this one: one held by another thread, or (`clear`, `resize`) each shard's in turn.
+    /// Waiting could deadlock: the other thread may be waiting for this one.
     LockHeld,
     /// The call would hand entries to the eviction callback (an insert that must evict, a
     /// `clear`, a `resize`), and callbacks never run while this thread holds a shard lock.
@@ -196,7 +197,7 @@ impl BusyCause {
         match self {
             Self::Reentered => "this thread already holds one of its locks",
             Self::LockHeld => {
-                "this thread holds another cache's lock and this lock is held elsewhere; \
+                "this thread holds another cache's lock and would have to wait for this cache's; \
                  waiting could deadlock"
             }
             Self::WouldEvict => {

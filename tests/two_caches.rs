@@ -212,19 +212,27 @@ fn clear_and_resize_under_another_caches_lock_are_refused_and_change_nothing() {
     b.cache.insert(1, log.track(1));
     let a = value_cache(4);
     a.insert(1, HookValue(1));
+    // Without a callback, the refusal is for the waiting alone.
+    let c = value_cache(4);
+    c.insert(1, HookValue(1));
     set_hook({
-        let b = Arc::clone(&b.cache);
+        let (b, c) = (Arc::clone(&b.cache), Arc::clone(&c));
         move || {
             let message = expect_panic("clear", || b.clear());
-            assert!(message.contains("Cache::clear"), "{message}");
+            assert!(message.contains("Cache::clear") && message.contains("callback"), "{message}");
             let message = expect_panic("resize", || b.resize(1));
             assert!(message.contains("Cache::resize"), "{message}");
+            let message = expect_panic("clear", || c.clear());
+            assert!(message.contains("would wait for a lock"), "{message}");
+            let message = expect_panic("resize", || c.resize(8));
+            assert!(message.contains("would wait for a lock"), "{message}");
         }
     });
     assert_eq!(a.get(&1), Some(HookValue(1)));
     clear_hook();
     assert_eq!((b.cache.len(), b.cache.capacity(), b.cache.queued()), (2, 4, 0));
     assert!(b.delivered.lock().unwrap().is_empty());
+    assert_eq!((c.len(), c.capacity()), (1, 4));
 }
 
 // ---------------------------------------------------------------------------------------------
