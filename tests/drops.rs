@@ -393,8 +393,8 @@ fn a_value_whose_drop_inserts_into_the_same_cache_works() {
 }
 
 /// Scenario 10, the panic path of `insert`: when the key's `Eq` panics, the key and the value the
-/// caller handed in are dropped while unwinding. They are dropped inside the shard code, before
-/// the caller's guard, so under the shard lock: their own cache refuses them as `Busy`.
+/// caller handed in are dropped while unwinding, after the shard lock is released: `try_insert`
+/// declares its guard after them, so the guard is dropped first and their own cache answers.
 #[test]
 fn a_key_and_value_refused_by_a_panicking_eq_are_dropped_outside_the_lock() {
     watchdog("a_key_and_value_refused_by_a_panicking_eq_are_dropped_outside_the_lock", || {
@@ -411,7 +411,8 @@ fn a_key_and_value_refused_by_a_panicking_eq_are_dropped_outside_the_lock() {
 }
 
 /// Scenario 10, the panic path of `snapshot`: when a value's `Clone` panics, the clone of its key,
-/// already made, is dropped while unwinding, inside the locked section.
+/// already made, is dropped while unwinding, after the shard lock is released (the clones are
+/// kept in vectors declared before the guard).
 #[test]
 fn a_key_clone_abandoned_by_a_failed_snapshot_is_dropped_outside_the_lock() {
     watchdog("a_key_clone_abandoned_by_a_failed_snapshot_is_dropped_outside_the_lock", || {

@@ -419,8 +419,8 @@ fn other_threads_are_not_refused_while_eq_holds_a_lock() {
 
 /// Scenario 5, the wording of the refusal: the panic of a plain method tells the user which
 /// `try_*` method returns `Err(Busy)` instead. `clear`, `resize` and `snapshot` have no `try_*`
-/// twin, yet their panics point to `Cache::try_clear`, `Cache::try_resize` and
-/// `Cache::try_snapshot`.
+/// twin, so their panics must name none (an earlier version pointed to `Cache::try_clear`,
+/// `Cache::try_resize` and `Cache::try_snapshot`, which do not exist).
 #[test]
 fn the_refusal_of_clear_resize_and_snapshot_names_no_missing_method() {
     watchdog("the_refusal_of_clear_resize_and_snapshot_names_no_missing_method", || {
