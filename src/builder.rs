@@ -3,6 +3,7 @@
 
 use crate::cache::Cache;
 use crate::error::BuildError;
+use crate::cache::Weigher;
 use crate::evict::Evicted;
 use crate::purge::{CallbackPanic, OnEvict, PanicPolicy, PutOff};
 use crate::slab::MAX_LEN;
@@ -47,6 +48,45 @@ pub const MAX_SHARDS: usize = 1 << 16;
 /// ```
 pub const MIN_DEFAULT_SHARE: usize = 64;
 
+/// How an insert into a full cache chooses its victim. The capacity belongs to the whole cache;
+/// each shard keeps its entries in exact order of last use, and these settings differ in which
+/// shards' least recently used entries they compare.
+///
+/// ```
+/// use shardlru::{Cache, EvictionScope};
+///
+/// // One exact LRU over every shard: on one thread, the same evictions as a single list.
+/// let cache = Cache::<u32, u32>::builder()
+///     .capacity(2)
+///     .shards(4)
+///     .eviction_scope(EvictionScope::Global)
+///     .build()?;
+/// for key in 0..3 {
+///     cache.insert(key, key);
+/// }
+/// assert_eq!(cache.peek(&0), None); // the least recent entry of the whole cache left
+/// assert_eq!((cache.peek(&1), cache.peek(&2)), (Some(1), Some(2)));
+/// # Ok::<(), shardlru::BuildError>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EvictionScope {
+    /// The least recently used entry of the whole cache: every shard's least recent entry is
+    /// compared. On one thread the cache evicts exactly as one LRU list would. Each eviction
+    /// reads a word per shard and usually locks a second shard.
+    Global,
+    /// The older of two least recent entries: the inserting shard's and one other shard's,
+    /// picked at random ("the power of two choices"). Nearly the hit ratio of `Global` for the
+    /// cost of one extra word read, and a second lock for about half of the evictions.
+    #[default]
+    TwoChoices,
+    /// The inserting shard's own least recent entry, while it has one: the cheapest, as each
+    /// eviction stays under the lock already held. The cache still evicts only when the whole
+    /// cache is full, but a shard's hot keys can push out its entries while colder ones live in
+    /// other shards.
+    Shard,
+}
+
 /// Builds a [`Cache`]. Start with [`Cache::builder`]; only [`capacity`](Builder::capacity) is
 /// required.
 ///
@@ -76,6 +116,8 @@ pub struct Builder<K, V, S = RandomState> {
     callback: Option<OnEvict<K, V, S>>,
     on_panic: Option<PanicPolicy>,
     name: Option<String>,
+    weigher: Option<Weigher<K, V>>,
+    scope: Option<EvictionScope>,
     /// `hasher` was called after `on_evict`, dropping the callback: `build` refuses.
     hasher_after_callback: bool,
 }
@@ -90,16 +132,20 @@ impl<K, V> Builder<K, V, RandomState> {
             callback: None,
             on_panic: None,
             name: None,
+            weigher: None,
+            scope: None,
             hasher_after_callback: false,
         }
     }
 }
 
 impl<K, V, S> Builder<K, V, S> {
-    /// The most entries the cache holds. Required; at least 1 and at least the shard count.
+    /// The most weight the cache holds: the most entries, unless a
+    /// [`weigher`](Self::weigher) gives entries weights. Required; at least 1 and at least the
+    /// shard count.
     ///
-    /// The capacity is split between the shards in shares that add up to it exactly; each shard
-    /// is a strict LRU over its share.
+    /// The capacity belongs to the whole cache: it evicts only when all its shards together are
+    /// full (see [`EvictionScope`] for which entry it evicts then).
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
         self
@@ -109,10 +155,10 @@ impl<K, V, S> Builder<K, V, S> {
     /// most [`MAX_SHARDS`].
     ///
     /// Defaults to: [`SHARDS_PER_CORE`] × the available parallelism, rounded up to a power of
-    /// two, lowered so that each shard's share is at least [`MIN_DEFAULT_SHARE`] entries (and
-    /// at least one shard), and raised where a share would exceed what one shard can index.
-    /// More shards mean fewer threads waiting on one lock; fewer shards mean a hit ratio closer
-    /// to a single global LRU.
+    /// two, lowered so that the capacity is at least [`MIN_DEFAULT_SHARE`] per shard (and at
+    /// least one shard), and raised where a shard would have to index more entries than it can.
+    /// More shards mean fewer threads waiting on one lock; the shard count costs no hit ratio
+    /// (the capacity is global), except under [`EvictionScope::Shard`].
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
         self
@@ -162,8 +208,58 @@ impl<K, V, S> Builder<K, V, S> {
             callback: None,
             on_panic: self.on_panic,
             name: self.name,
+            weigher: self.weigher,
+            scope: self.scope,
             hasher_after_callback: self.hasher_after_callback || self.callback.is_some(),
         }
+    }
+
+    /// Gives each entry a weight, so that the capacity counts weight (bytes, say) rather than
+    /// entries. It runs on the caller's thread before any lock, once per `insert`; the weight
+    /// is kept with the entry. An entry heavier than the whole capacity is not stored: it goes
+    /// to the callback with [`RemovalCause::TooHeavy`](crate::RemovalCause::TooHeavy). An entry
+    /// of weight 0 takes no capacity (only the number of entries one shard can index bounds
+    /// how many the cache keeps).
+    ///
+    /// Defaults to: none; every entry weighs 1.
+    ///
+    /// ```
+    /// use shardlru::{Cache, RemovalCause};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let evicted = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&evicted);
+    /// let cache = Cache::<&str, String>::builder()
+    ///     .capacity(10) // bytes
+    ///     .weigher(|_key, value| value.len() as u64)
+    ///     .on_evict(move |_cache, e| sink.lock().unwrap().push((e.key, e.cause)))
+    ///     .build()?;
+    /// cache.insert("a", "four".into());
+    /// cache.insert("b", "five!".into());
+    /// cache.insert("c", "six!!!".into()); // 15 bytes: "a" goes, then there is room
+    /// cache.insert("d", "far too long".into()); // 12 bytes: never stored
+    /// assert_eq!(cache.weight(), 11);
+    /// assert_eq!(
+    ///     *evicted.lock().unwrap(),
+    ///     [("a", RemovalCause::Capacity), ("d", RemovalCause::TooHeavy)]
+    /// );
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn weigher<F>(mut self, weigher: F) -> Self
+    where
+        F: Fn(&K, &V) -> u64 + Send + Sync + 'static,
+    {
+        self.weigher = Some(Box::new(weigher));
+        self
+    }
+
+    /// How an insert into a full cache chooses its victim among the shards' least recently
+    /// used entries; see [`EvictionScope`].
+    ///
+    /// Defaults to: [`EvictionScope::TwoChoices`].
+    pub fn eviction_scope(mut self, scope: EvictionScope) -> Self {
+        self.scope = Some(scope);
+        self
     }
 
     /// The eviction callback: called once with every entry that leaves the cache without being
@@ -268,7 +364,7 @@ impl<K, V, S> Builder<K, V, S> {
             Some(capacity) => capacity,
         };
         let shards = match self.shards {
-            None => default_shards(capacity, sync::available_parallelism())?,
+            None => default_shards(capacity, sync::available_parallelism()),
             Some(0) => return Err(BuildError::ZeroShards),
             Some(shards) if !shards.is_power_of_two() => {
                 return Err(BuildError::ShardsNotPowerOfTwo { shards });
@@ -281,10 +377,6 @@ impl<K, V, S> Builder<K, V, S> {
             }
             Some(shards) => shards,
         };
-        let share = capacity.div_ceil(shards);
-        if share > MAX_LEN {
-            return Err(BuildError::ShareTooLarge { share, max: MAX_LEN });
-        }
         let max_pending_callbacks = match self.max_pending_callbacks {
             Some(0) => return Err(BuildError::ZeroMaxPendingCallbacks),
             max => max.unwrap_or(DEFAULT_MAX_PENDING_CALLBACKS),
@@ -297,26 +389,22 @@ impl<K, V, S> Builder<K, V, S> {
             max_pending_callbacks,
             on_panic: self.on_panic.unwrap_or_default(),
             name: self.name.unwrap_or_else(|| "unnamed".to_owned()).into_boxed_str(),
+            weigher: self.weigher,
+            scope: self.scope.unwrap_or_default(),
         }))
     }
 }
 
-/// The most entries a cache can hold: [`MAX_SHARDS`] shares of the most one shard can index.
-const MAX_CAPACITY: usize = MAX_SHARDS.saturating_mul(MAX_LEN);
-
 /// The default shard count: see [`Builder::shards`].
-fn default_shards(capacity: usize, parallelism: usize) -> Result<usize, BuildError> {
-    if capacity > MAX_CAPACITY {
-        return Err(BuildError::CapacityTooLarge { capacity, max: MAX_CAPACITY });
-    }
+fn default_shards(capacity: usize, parallelism: usize) -> usize {
     let wanted = SHARDS_PER_CORE.saturating_mul(parallelism).min(MAX_SHARDS).next_power_of_two();
     let most = (capacity / MIN_DEFAULT_SHARE).max(1);
     // The largest power of two at or below `most`.
     let most = 1 << (usize::BITS - 1 - most.leading_zeros());
-    // Enough shards that no share exceeds what one shard can index (a power of two at most
-    // `MAX_SHARDS`, by the check above).
-    let fewest = capacity.div_ceil(MAX_LEN).next_power_of_two();
-    Ok(wanted.min(most).max(fewest))
+    // Enough shards that a capacity of entries fits their indices (a shard holds at most
+    // `MAX_LEN`, and one that is full evicts its own least recent entry).
+    let fewest = capacity.div_ceil(MAX_LEN).next_power_of_two().min(MAX_SHARDS);
+    wanted.min(most).max(fewest)
 }
 
 #[cfg(test)]
@@ -325,7 +413,7 @@ mod tests {
 
     #[test]
     fn default_shards_scale_with_cores_and_shrink_for_small_caches() {
-        let shards = |capacity, cores| default_shards(capacity, cores).unwrap();
+        let shards = default_shards;
         assert_eq!(shards(1_000_000, 2), 16);
         assert_eq!(shards(1_000_000, 3), 32);
         assert_eq!(shards(1_000_000, 64), 512);
@@ -338,13 +426,9 @@ mod tests {
     #[test]
     fn default_shards_grow_until_every_share_fits_a_shard() {
         // 2^40 entries need shares of at most MAX_LEN = 2^32 - 1: 512 shards, not 16.
-        let shards = default_shards(1 << 40, 2).unwrap();
+        let shards = default_shards(1 << 40, 2);
         assert_eq!(shards, 512);
         assert!((1usize << 40).div_ceil(shards) <= MAX_LEN);
-        assert_eq!(default_shards(MAX_CAPACITY, 2), Ok(MAX_SHARDS));
-        assert_eq!(
-            default_shards(MAX_CAPACITY + 1, 2),
-            Err(BuildError::CapacityTooLarge { capacity: MAX_CAPACITY + 1, max: MAX_CAPACITY })
-        );
+        assert_eq!(default_shards(usize::MAX, 2), MAX_SHARDS, "never above the maximum");
     }
 }

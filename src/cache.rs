@@ -1,41 +1,59 @@
-//! The cache: hash once, pick the shard, lock it, call the shard, unlock, then drop or queue what
-//! came out and purge. This is the only file that takes a shard lock.
+//! The cache: hash once, pick the shard, lock it (in read mode to look up, in write mode to
+//! change), call the shard, unlock, then drop or queue what came out and purge. This is the only
+//! file that takes a shard lock.
 //!
 //! Every keyed method has the same shape:
 //!
 //! ```text
-//! hash = hasher(key)          user Hash runs here, before any lock
-//! shard = shards[hash bits]   no second hash under the lock
-//! [purge]                     `remove` purges here, before a value is in hand (purge.rs)
-//! guard = lock(shard)?        refused (Busy) where waiting could deadlock (lock.rs)
-//! … shard work …              user Eq/Borrow (and Clone for get/peek) may run here
-//! drop(guard)                 ── the lock is released ──
-//! drop / queue the removed    user Drop runs here, never under a lock
-//! purge                       the callback runs here (writes, but not a replacing insert)
+//! weight = weigher(key, value)  user code: inserts weigh their entry here, before any lock
+//! hash = hasher(key)            user Hash runs here, before any lock
+//! shard = shards[hash bits]     no second hash under the lock
+//! [purge]                       `remove` purges here, before a value is in hand (purge.rs)
+//! guard = read / write(shard)?  refused (Busy) where waiting could deadlock (lock.rs)
+//! … shard work …                user Eq/Borrow (and Clone for get/peek) may run here
+//! drop(guard)                   ── the lock is released ──
+//! drop / queue the removed      user Drop runs here, never under a lock
+//! purge                         the callback runs here (writes, but not a replacing insert)
 //! ```
+//!
+//! # One capacity for the whole cache
+//!
+//! The capacity is a budget of weight shared by every shard (guarantee 1): a shard holds what its
+//! keys bring, and the cache evicts only when the whole cache is full.
+//!
+//! * `weight` counts the weight of every entry, plus what inserts in flight have claimed. An
+//!   insert claims its entry's weight with a compare-exchange that fails past the capacity
+//!   ([`Cache::reserve`]); a removal gives it back after the entry has left its shard. So the
+//!   entries' total weight never exceeds the capacity, at any instant (a shrinking `resize`
+//!   aside, until it returns).
+//! * When a claim fails, the insert makes room: it evicts one entry at a time, each time the
+//!   least recent of a shard chosen by the [`EvictionScope`], then claims again. Each shard
+//!   publishes the stamp of its least recent entry (`tail_stamp`) so that the choice takes no
+//!   lock; stamps compare across shards (`recency.rs`). A victim in the inserting shard is
+//!   evicted under the lock already held, and in the common case its node is recycled for the
+//!   new entry; a victim elsewhere is evicted after the inserting shard's lock is released:
+//!   **a thread never holds two shard locks of one cache**.
+//! * `limit` is what claims are checked against, and `capacity` what [`Cache::capacity`]
+//!   reports: they differ only while a `resize` runs (see there for the orderings).
 //!
 //! A call made while its thread holds a shard lock (from a key's `Eq`/`Borrow` or a value's
 //! `Clone`) never queues an entry: a write that would evict there is refused
 //! ([`BusyCause::WouldEvict`]), because its purge could not run the callback and nobody else
 //! would be bound to. For the same reason a cache dropped there puts its drop off until the
 //! thread releases its outermost lock (`Drop for Cache`).
-//!
-//! Shards are cache-line padded so that two threads working on different shards never write
-//! the same line; each shard's counters share the line with its lock, which the holder has
-//! already claimed.
 
-use crate::builder::Builder;
+use crate::builder::{Builder, EvictionScope};
 use crate::error::{Busy, BusyCause, ResizeError};
 use crate::evict::{Evicted, RemovalCause};
-use crate::lock::{self, ShardGuard, ShardLock};
+use crate::lock::{self, ReadGuard, ShardLock, WriteGuard};
 use crate::nesting;
 use crate::purge::{OnEvict, PanicPolicy, Purger};
-use crate::shard::{Inserted, Shard};
+use crate::shard::{EMPTY, Shard};
 use crate::slab::MAX_LEN;
 use crate::stats::{ShardCounters, ShardStats, Stats};
 use crate::sync::{
-    AtomicUsize, Mutex,
-    Ordering::{Acquire, Relaxed, Release},
+    AtomicU64, Mutex,
+    Ordering::{Acquire, Relaxed, Release, SeqCst},
 };
 use ahash::RandomState;
 use crossbeam_utils::CachePadded;
@@ -47,13 +65,23 @@ use std::hash::{BuildHasher, Hash, Hasher};
 /// making keys of one shard collide inside its table.
 const SHARD_HASH_SHIFT: u32 = 32;
 
-/// A concurrent, sharded, strict-per-shard LRU cache. See the [crate docs](crate) for the design
-/// and its guarantees.
+/// How many times an insert under [`EvictionScope::Global`] re-chooses a victim shard whose
+/// published least recent entry turned out, once drained, not to be the oldest (its entry was
+/// used since). Each retry publishes that shard's real stamp, so on one thread the choice is
+/// exact well before the bound.
+const GLOBAL_RETRIES: usize = 4;
+
+/// The weigher: an entry's weight, from its key and value.
+pub(crate) type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u64 + Send + Sync>;
+
+/// A concurrent, sharded LRU cache with one capacity for all its shards. See the [crate
+/// docs](crate) for the design and its guarantees.
 ///
-/// `Cache` is `Send + Sync` when its keys and values are `Send` (and its hasher is `Send +
-/// Sync`): share it between threads with `Arc` or a `static`, and call every method on `&self`.
-/// A cache with an eviction callback holds `'static` keys, values and hasher (see
-/// [`Builder::on_evict`]).
+/// `Cache` is `Send + Sync` when its keys and values are `Send + Sync` (and its hasher is `Send +
+/// Sync`): hits on one shard run at once, each cloning its value under a shared lock, as in moka
+/// and quick_cache. Share it between threads with `Arc` or a `static`, and call every method on
+/// `&self`. A cache with an eviction callback holds `'static` keys, values and hasher, and its
+/// hasher is `Clone` (see [`Builder::on_evict`]).
 ///
 /// ```
 /// use shardlru::Cache;
@@ -79,20 +107,32 @@ pub struct Cache<K, V, S = RandomState> {
     /// `shards.len() - 1`; the shard count is a power of two.
     shard_mask: usize,
     hasher: S,
-    /// At least the sum of the shards' shares (equal to it whenever no `resize` is in progress).
-    /// `Release`/`Acquire`: see `resize`.
-    capacity: AtomicUsize,
-    /// Serialises `resize` calls, so that shares and `capacity` move together. Held while shard
-    /// locks are taken one at a time, never across user code.
+    /// The capacity `capacity()` reports, in weight.
+    capacity: AtomicU64,
+    /// The capacity claims are checked against: `capacity`, except while a shrinking `resize`
+    /// runs, when it is already the new one.
+    limit: AtomicU64,
+    /// The entries' total weight, plus the claims of inserts in flight. Never above `limit`
+    /// (see `reserve`).
+    weight: CachePadded<AtomicU64>,
+    /// Serialises `resize` calls. Held while shard locks are taken one at a time, never across
+    /// user code.
     resizing: Mutex<()>,
     /// `None` when no callback is configured: nothing is ever queued then.
     purger: Option<Purger<K, V, S>>,
+    /// `None`: every entry weighs 1.
+    weigher: Option<Weigher<K, V>>,
+    scope: EvictionScope,
 }
 
-/// One shard behind its lock, with the counters that only the lock holder writes.
+/// One shard behind its lock, with what the cache publishes about it.
 struct LockedShard<K, V> {
     lock: ShardLock<Shard<K, V>>,
     counters: ShardCounters,
+    /// The stamp of the shard's least recent entry when it was last published, or `EMPTY`.
+    /// Hits only raise stamps, so it is a lower bound of the real one. Stored under the lock in
+    /// write mode, loaded without it: `Relaxed`, a hint that decides only which shard to lock.
+    tail_stamp: AtomicU64,
 }
 
 /// A validated configuration, from [`Builder::build`].
@@ -104,12 +144,18 @@ pub(crate) struct Config<K, V, S> {
     pub(crate) max_pending_callbacks: usize,
     pub(crate) on_panic: PanicPolicy,
     pub(crate) name: Box<str>,
+    pub(crate) weigher: Option<Weigher<K, V>>,
+    pub(crate) scope: EvictionScope,
 }
 
-/// Shard `index`'s share of `capacity` split over `shards`: the shares differ by at most one and
-/// add up to `capacity` exactly (guarantee 1).
-fn share_of(capacity: usize, shards: usize, index: usize) -> usize {
-    capacity / shards + usize::from(index < capacity % shards)
+/// What happened to the key of an insert that found room.
+enum Placed<K, V> {
+    /// It was new.
+    New,
+    /// It replaced a value: the caller's spare key and the old value, for after the unlock.
+    Replaced(K, V),
+    /// It was new and took the node of the shard's least recent entry, evicted for it.
+    Recycled(K, V),
 }
 
 /// The panic of a plain method refused for `cause` (see [`Busy`]). `fallible` names its
@@ -157,14 +203,23 @@ impl<K, V> Cache<K, V, RandomState> {
 
 impl<K, V, S> Cache<K, V, S> {
     pub(crate) fn from_config(config: Config<K, V, S>) -> Self {
-        let Config { capacity, shards, hasher, callback, max_pending_callbacks, on_panic, name } =
-            config;
+        let Config {
+            capacity,
+            shards,
+            hasher,
+            callback,
+            max_pending_callbacks,
+            on_panic,
+            name,
+            weigher,
+            scope,
+        } = config;
         let shards: Box<[_]> = (0..shards)
-            .map(|index| {
-                let share = share_of(capacity, shards, index);
+            .map(|_| {
                 CachePadded::new(LockedShard {
-                    lock: ShardLock::new(Shard::new(share)),
-                    counters: ShardCounters::new(share),
+                    lock: ShardLock::new(Shard::new()),
+                    counters: ShardCounters::new(),
+                    tail_stamp: AtomicU64::new(EMPTY),
                 })
             })
             .collect();
@@ -172,10 +227,14 @@ impl<K, V, S> Cache<K, V, S> {
             shard_mask: shards.len() - 1,
             shards,
             hasher,
-            capacity: AtomicUsize::new(capacity),
+            capacity: AtomicU64::new(capacity as u64),
+            limit: AtomicU64::new(capacity as u64),
+            weight: CachePadded::new(AtomicU64::new(0)),
             resizing: Mutex::new(()),
             purger: callback
                 .map(|callback| Purger::new(callback, max_pending_callbacks, on_panic, name)),
+            weigher,
+            scope,
         }
     }
 
@@ -205,7 +264,27 @@ impl<K, V, S> Cache<K, V, S> {
         self.len() == 0
     }
 
-    /// The most entries the cache holds: `len() <= capacity()` after every call returns.
+    /// The total weight of the entries: their count when no weigher is set. Never above
+    /// [`capacity`](Self::capacity) once a call has returned (and at no instant, but while a
+    /// shrinking `resize` runs).
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, Vec<u8>>::builder()
+    ///     .capacity(1_000)
+    ///     .weigher(|_key, value| value.len() as u64)
+    ///     .build()?;
+    /// cache.insert(1, vec![0; 300]);
+    /// cache.insert(2, vec![0; 500]);
+    /// assert_eq!((cache.len(), cache.weight()), (2, 800));
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn weight(&self) -> u64 {
+        // Acquire: see `resize`.
+        self.weight.load(Acquire)
+    }
+
+    /// The capacity: the most weight the cache holds, which is the most entries when no
+    /// weigher is set. `weight() <= capacity()` after every call returns.
     ///
     /// ```
     /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(300).build()?;
@@ -213,9 +292,8 @@ impl<K, V, S> Cache<K, V, S> {
     /// # Ok::<(), shardlru::BuildError>(())
     /// ```
     pub fn capacity(&self) -> usize {
-        // Acquire: pairs with the `Release` store of a shrinking `resize`, so that a thread that
-        // reads the new capacity and then `len()` sees the lengths of the shrunk shards.
-        self.capacity.load(Acquire)
+        // Acquire: pairs with `resize`'s `Release` stores; see there.
+        self.capacity.load(Acquire) as usize
     }
 
     /// How many shards the cache has (fixed when it is built).
@@ -228,7 +306,6 @@ impl<K, V, S> Cache<K, V, S> {
     pub fn shard_count(&self) -> usize {
         self.shards.len()
     }
-
     /// How many evicted entries are queued: waiting for a purge to deliver them to the callback
     /// (the same figure as [`Stats::queued`]).
     ///
@@ -291,12 +368,16 @@ impl<K, V, S> Cache<K, V, S> {
         stats
     }
 
-    /// Each shard's statistics, in shard order, without locking them: how full each shard is
-    /// against its share, and how often its lock was found held.
+    /// Each shard's statistics, in shard order, without locking them: how many entries and how
+    /// much weight each holds, and how often its lock was found held.
     ///
     /// ```
     /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(64).shards(4).build()?;
-    /// assert!(cache.shard_stats().iter().all(|shard| shard.share == 16));
+    /// for key in 0..64 {
+    ///     cache.insert(key, key);
+    /// }
+    /// let shards = cache.shard_stats();
+    /// assert_eq!(shards.iter().map(|shard| shard.len).sum::<usize>(), 64); // nothing evicted
     /// # Ok::<(), shardlru::BuildError>(())
     /// ```
     pub fn shard_stats(&self) -> Vec<ShardStats> {
@@ -310,13 +391,135 @@ impl<K, V, S> Cache<K, V, S> {
         self.shards.as_ptr() as usize
     }
 
-    /// Locks a shard, or says why not (see `lock.rs`).
+    /// Locks a shard in read mode, or says why not (see `lock.rs`).
     #[inline]
-    fn lock<'a>(
+    fn read<'a>(&self, shard: &'a LockedShard<K, V>) -> Result<ReadGuard<'a, Shard<K, V>>, BusyCause> {
+        shard.lock.read(self.id())
+    }
+
+    /// Locks a shard in write mode, or says why not (see `lock.rs`).
+    #[inline]
+    fn write<'a>(
         &self,
         shard: &'a LockedShard<K, V>,
-    ) -> Result<ShardGuard<'a, Shard<K, V>>, BusyCause> {
-        shard.lock.lock(self.id())
+    ) -> Result<WriteGuard<'a, Shard<K, V>>, BusyCause> {
+        shard.lock.write(self.id())
+    }
+
+    /// Publishes what a write changed in a shard (write mode): its length, its weight and the
+    /// stamp of its least recent entry.
+    #[inline]
+    fn publish(shard: &LockedShard<K, V>, guard: &mut Shard<K, V>) {
+        shard.counters.publish(guard.len(), guard.weight());
+        // Relaxed: a hint (see `LockedShard::tail_stamp`).
+        shard.tail_stamp.store(guard.tail_stamp(), Relaxed);
+    }
+
+    /// Claims `weight` of the capacity for an entry about to be stored; `false` if it does not
+    /// fit. See "One capacity for the whole cache".
+    #[inline]
+    fn reserve(&self, weight: u64) -> bool {
+        // Acquire: pairs with `resize`'s `Release` store of a raised limit, so that a length
+        // this claim makes possible is published after the raised capacity (see `resize`).
+        let limit = self.limit.load(Acquire);
+        // Relaxed load: a first guess for the compare-exchange, which checks it.
+        let mut current = self.weight.load(Relaxed);
+        let claimed = loop {
+            let Some(next) = current.checked_add(weight).filter(|&next| next <= limit) else {
+                return false;
+            };
+            // SeqCst: the read-modify-writes of one atomic are totally ordered, so no two claims
+            // can pass the limit together whatever the ordering; SeqCst is for the check below.
+            match self.weight.compare_exchange_weak(current, next, SeqCst, Relaxed) {
+                Ok(_) => break next,
+                // Another insert claimed or a removal gave back meanwhile: check again.
+                Err(actual) => current = actual,
+            }
+        };
+        // SeqCst load: pairs with a shrinking `resize`, which stores the lower limit and then
+        // loads the weight, both SeqCst (store buffering): either it sees this claim and evicts
+        // for it, or this sees the lower limit and gives the claim back.
+        if claimed > self.limit.load(SeqCst) {
+            self.release(weight);
+            return false;
+        }
+        true
+    }
+
+    /// Gives back `weight` of the capacity, after the entry that held it left its shard (or a
+    /// claim was not used).
+    #[inline]
+    fn release(&self, weight: u64) {
+        if weight != 0 {
+            // Release: a thread that claims this weight (it reads this value or a later one)
+            // and then publishes a length finds the victim's shard already shrunk.
+            self.weight.fetch_sub(weight, Release);
+        }
+    }
+
+    /// The shard to take a victim from to make room for an insert into shard `own`, whose
+    /// least recent entry has stamp `own_tail` (`EMPTY` if it has no candidate). `hash` picks
+    /// the second candidate of [`EvictionScope::TwoChoices`].
+    fn victim_shard(&self, own: usize, own_tail: u64, hash: u64) -> usize {
+        // Relaxed: hints (see `LockedShard::tail_stamp`).
+        let published = |index: usize| self.shards[index].tail_stamp.load(Relaxed);
+        let n = self.shards.len();
+        match self.scope {
+            EvictionScope::Shard if own_tail != EMPTY => own,
+            EvictionScope::TwoChoices if n > 1 => {
+                // Another shard, uniform over the other n - 1, from hash bits that pick neither
+                // the shard nor the bucket.
+                let other = (own + 1 + (hash as usize >> 8) % (n - 1)) & self.shard_mask;
+                if own_tail <= published(other) { own } else { other }
+            }
+            _ => (0..n)
+                .map(|index| (if index == own { own_tail } else { published(index) }, index))
+                .min()
+                .map_or(own, |(_, index)| index),
+        }
+    }
+
+    /// Evicts the least recent entry of shard `index` for a cache that is full, with no lock of
+    /// this cache held, and gives its weight back. Under [`EvictionScope::Global`] it first
+    /// checks that the shard's least recent entry, drained, is still the oldest published one,
+    /// and moves on to the shard that is otherwise. `None` if every candidate is empty.
+    fn evict_from(&self, mut index: usize, cause: RemovalCause) -> Result<Option<Evicted<K, V>>, BusyCause> {
+        for retry in 0.. {
+            let shard = &self.shards[index];
+            let mut guard = self.write(shard)?;
+            if self.scope == EvictionScope::Global && retry < GLOBAL_RETRIES {
+                let tail = guard.tail_stamp();
+                // Relaxed: as in `victim_shard`.
+                shard.tail_stamp.store(tail, Relaxed);
+                let oldest = self.victim_shard(index, tail, 0);
+                if oldest != index {
+                    drop(guard);
+                    index = oldest;
+                    continue;
+                }
+            }
+            let removed = guard.evict_lru(None);
+            if removed.is_some() {
+                shard.counters.record_evictions(1);
+            }
+            Self::publish(shard, &mut guard);
+            drop(guard);
+            // The shard lock is released: the entry has left; its weight may be claimed again.
+            return Ok(removed.map(|(key, value, weight)| {
+                self.release(weight);
+                Evicted { key, value, cause }
+            }));
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Hands an entry that left a shard to the callback's queue, or drops it if there is no
+    /// callback. Called with no lock held: the drop may run user code.
+    fn hand_off(&self, evicted: Evicted<K, V>) {
+        if let Some(purger) = &self.purger {
+            // Handed back (and dropped here) only while the cache is being dropped.
+            drop(purger.push(evicted));
+        }
     }
 
     /// Why this thread may not run a call that locks every shard in turn and hands entries to
@@ -331,16 +534,6 @@ impl<K, V, S> Cache<K, V, S> {
             Some(BusyCause::WouldEvict)
         } else {
             Some(BusyCause::LockHeld)
-        }
-    }
-
-    /// Hands the entries that left the shards to the callback's queue, in order, or drops them
-    /// if there is no callback. Called with no lock held: the drops may run user code.
-    fn hand_off(&self, entries: Vec<(K, V)>, cause: RemovalCause) {
-        let Some(purger) = &self.purger else { return };
-        for (key, value) in entries {
-            // Handed back (and dropped here) only while the cache is being dropped.
-            drop(purger.push(Evicted { key, value, cause }));
         }
     }
 
@@ -369,20 +562,23 @@ impl<K, V, S> Cache<K, V, S> {
         for shard in self.shards.iter() {
             let drained = {
                 let mut guard =
-                    self.lock(shard).unwrap_or_else(|cause| refused("clear", None, cause));
-                let drained = guard.drain();
-                shard.counters.record_len(0);
+                    self.write(shard).unwrap_or_else(|cause| refused("clear", None, cause));
+                let drained = guard.take_all();
+                Self::publish(shard, &mut guard);
                 drained
             };
-            // The shard lock is released: the entries may be dropped or queued.
-            self.hand_off(drained, RemovalCause::Clear);
+            // The shard lock is released: the entries have left.
+            for (key, value, weight) in drained {
+                self.release(weight);
+                self.hand_off(Evicted { key, value, cause: RemovalCause::Clear });
+            }
         }
         self.purge();
     }
 
-    /// Changes the capacity. Shrinking evicts each shard's least recently used entries beyond
-    /// its new share, delivered with [`RemovalCause::Shrink`] (or dropped without a callback).
-    /// The shard count stays as built.
+    /// Changes the capacity. Shrinking evicts the least recently used entries of the whole
+    /// cache until the weight fits, delivered with [`RemovalCause::Shrink`] (or dropped without
+    /// a callback). The shard count stays as built.
     ///
     /// # Errors
     ///
@@ -411,45 +607,43 @@ impl<K, V, S> Cache<K, V, S> {
         if capacity < shards {
             return Err(ResizeError::FewerThanShards { capacity, shards });
         }
-        let share = capacity.div_ceil(shards);
-        if share > MAX_LEN {
-            return Err(ResizeError::ShareTooLarge { share, max: MAX_LEN });
-        }
         if let Some(cause) = self.refuses_whole_cache_call() {
             refused("resize", None, cause);
         }
-        let mut evicted = Vec::new();
+        let new = capacity as u64;
         {
             let _serial = self.resizing.lock();
-            // Grow the total before the shares and shrink it after them, so that `capacity()`
-            // never reads below what the shards may hold, in both orders a reader may read in:
-            // * growing, `len()` then `capacity()`: each shard publishes its length with
-            //   `Release` under its lock, after this store in program order, so a reader whose
-            //   `Acquire` load sees a length the new share allows sees this capacity too;
-            // * shrinking, `capacity()` then `len()`: the `Release` store below comes after
-            //   every shard has shrunk and published its length, so a reader whose `Acquire`
-            //   load (`capacity()`) sees the new capacity then reads the shrunk lengths.
-            // The store of a growing resize can be `Relaxed` (the lengths' `Release` orders it);
-            // `resizing` orders resizes among themselves, so the load is `Relaxed` too.
-            let growing = capacity > self.capacity.load(Relaxed);
-            if growing {
-                self.capacity.store(capacity, Relaxed);
-            }
-            for (index, shard) in self.shards.iter().enumerate() {
-                let share = share_of(capacity, shards, index);
-                let Ok(mut guard) = self.lock(shard) else {
-                    unreachable!("checked above: this thread holds no shard lock")
-                };
-                let removed = guard.set_share(share);
-                shard.counters.record_share(share, removed.len(), guard.len());
-                evicted.extend(removed);
-            }
-            if !growing {
-                self.capacity.store(capacity, Release);
+            // Raise `capacity` before `limit` and lower it after, so that `capacity()` never
+            // reads below the weight, in both orders a reader may read in:
+            // * growing, `weight()`/`len()` then `capacity()`: a claim under the raised limit
+            //   loaded it with `Acquire` (`reserve`), after this `Release` store of `capacity`
+            //   in program order, and publishes its weight and length with `Release`; a reader
+            //   whose `Acquire` load sees them sees this capacity too.
+            // * shrinking, `capacity()` then `weight()`: the lower limit is stored first, and
+            //   the capacity with `Release` only once the weight fits under it; a claim that
+            //   missed the lower limit is given back (`reserve`'s store-buffering check), so a
+            //   reader whose `Acquire` load sees the new capacity then reads a weight under it.
+            // `resizing` orders resizes among themselves, so the load is `Relaxed`.
+            if new >= self.limit.load(Relaxed) {
+                self.capacity.store(new, Release);
+                self.limit.store(new, Release);
+            } else {
+                // SeqCst: pairs with `reserve`'s check (store buffering).
+                self.limit.store(new, SeqCst);
+                while self.weight.load(SeqCst) > new {
+                    let victim = self.victim_shard(usize::MAX, EMPTY, 0);
+                    let evicted = self.evict_from(victim, RemovalCause::Shrink);
+                    let evicted = evicted.unwrap_or_else(|_| unreachable!("no lock is held"));
+                    // No lock is held: the entry may be dropped or queued.
+                    match evicted {
+                        Some(evicted) => self.hand_off(evicted),
+                        // Claims in flight hold the rest: their inserts evict for them.
+                        None => std::hint::spin_loop(),
+                    }
+                }
+                self.capacity.store(new, Release);
             }
         }
-        // No lock is held: the evicted entries may be dropped or queued.
-        self.hand_off(evicted, RemovalCause::Shrink);
         self.purge();
         Ok(())
     }
@@ -468,18 +662,25 @@ where
     /// `str` by another route than a type whose `Hash` writes that `u64` or `str`, so a
     /// `String` key looked up by `&str` would be missed.
     #[inline]
-    #[expect(clippy::manual_hash_one, reason = "hash_one may be overridden inconsistently")]
     fn locate<Q: Hash + ?Sized>(&self, key: &Q) -> (u64, &LockedShard<K, V>) {
-        let mut hasher = self.hasher.build_hasher();
-        key.hash(&mut hasher);
-        let hash = hasher.finish();
-        let index = (hash >> SHARD_HASH_SHIFT) as usize & self.shard_mask;
+        let (hash, index) = self.locate_index(key);
         (hash, &self.shards[index])
     }
 
-    /// Returns a clone of the value for `key` and makes the entry its shard's most recently
-    /// used. Put `Arc`s in the cache when values are costly to clone: the clone runs under the
-    /// shard lock.
+    /// [`locate`](Self::locate), giving the shard's index.
+    #[inline]
+    #[expect(clippy::manual_hash_one, reason = "hash_one may be overridden inconsistently")]
+    fn locate_index<Q: Hash + ?Sized>(&self, key: &Q) -> (u64, usize) {
+        let mut hasher = self.hasher.build_hasher();
+        key.hash(&mut hasher);
+        let hash = hasher.finish();
+        (hash, (hash >> SHARD_HASH_SHIFT) as usize & self.shard_mask)
+    }
+
+    /// Returns a clone of the value for `key` and makes the entry the most recently used. The
+    /// hit is recorded under the shard's lock in read mode, so hits on one shard run at once;
+    /// put `Arc`s in the cache when values are costly to clone, as the clone runs under that
+    /// lock.
     ///
     /// # Panics
     ///
@@ -518,12 +719,27 @@ where
         V: Clone,
     {
         let (hash, shard) = self.locate(key);
-        let mut guard = self.lock(shard).map_err(|cause| Busy::new(cause, ()))?;
-        let value = guard.get(hash, key).cloned();
-        shard.counters.record_get(value.is_some());
-        Ok(value)
+        let guard = self.read(shard).map_err(|cause| Busy::new(cause, ()))?;
+        let found = guard.get(hash, key).map(|(value, drain_due)| (value.clone(), drain_due));
+        shard.counters.record_get(found.is_some());
+        drop(guard);
+        let Some((value, drain_due)) = found else { return Ok(None) };
+        if drain_due {
+            self.drain_early(shard);
+        }
+        Ok(Some(value))
     }
 
+    /// Drains a shard whose log of hits is filling up (`recency.rs`), if its lock is free at once:
+    /// otherwise a later hit or write does it.
+    #[cold]
+    #[inline(never)]
+    fn drain_early(&self, shard: &LockedShard<K, V>) {
+        if let Some(mut guard) = shard.lock.try_write(self.id()) {
+            guard.drain();
+            Self::publish(shard, &mut guard);
+        }
+    }
     /// Returns a clone of the value for `key` without changing its recency.
     ///
     /// # Panics
@@ -564,7 +780,7 @@ where
         V: Clone,
     {
         let (hash, shard) = self.locate(key);
-        let guard = self.lock(shard).map_err(|cause| Busy::new(cause, ()))?;
+        let guard = self.read(shard).map_err(|cause| Busy::new(cause, ()))?;
         Ok(guard.peek(hash, key).cloned())
     }
 
@@ -605,13 +821,17 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let (hash, shard) = self.locate(key);
-        let guard = self.lock(shard).map_err(|cause| Busy::new(cause, ()))?;
+        let guard = self.read(shard).map_err(|cause| Busy::new(cause, ()))?;
         Ok(guard.peek(hash, key).is_some())
     }
 
-    /// Inserts `value` under `key` as its shard's most recently used entry and returns the value
-    /// it replaced, if any (the cache keeps its own copy of the key then, as `HashMap` does). If
-    /// the shard is full, its least recently used entry is evicted and goes to the callback.
+    /// Inserts `value` under `key` as the most recently used entry and returns the value it
+    /// replaced, if any (the cache keeps its own copy of the key then, as `HashMap` does).
+    ///
+    /// If the entry does not fit in the capacity, the cache evicts its least recently used
+    /// entries until it does (see [`EvictionScope`]); they go to the callback. An entry that
+    /// weighs more than the whole capacity is not stored: it goes to the callback with
+    /// [`RemovalCause::TooHeavy`], and a value the key had is removed and handed back.
     ///
     /// # Panics
     ///
@@ -639,48 +859,161 @@ where
     /// assert_eq!(cache.try_insert(1, 10), Ok(None));
     /// # Ok::<(), shardlru::BuildError>(())
     /// ```
-    #[inline]
     pub fn try_insert(&self, key: K, value: V) -> Result<Option<V>, Busy<(K, V)>> {
-        let (hash, shard) = self.locate(&key);
-        let mut guard = match self.lock(shard) {
+        // User code first, before any lock: the weigher, then the key's `Hash`.
+        let weight = self.weigher.as_ref().map_or(1, |weigh| weigh(&key, &value));
+        let (hash, index) = self.locate_index(&key);
+        let shard = &self.shards[index];
+        if weight > self.limit.load(Relaxed) {
+            return self.insert_too_heavy(shard, hash, key, value);
+        }
+        loop {
+            let mut guard = match self.write(shard) {
+                Ok(guard) => guard,
+                Err(cause) => return Err(Busy::new(cause, (key, value))),
+            };
+            // The lookup (user `Eq`) runs here: if it panics, `guard`, declared after `key`
+            // and `value`, is dropped first, so they are dropped unlocked.
+            let existing = guard.lookup(hash, &key);
+            let needed = existing.map_or(weight, |id| weight.saturating_sub(guard.weight_of(id)));
+            // Entries this shard gives up for the insert, handed off once its lock is released.
+            let mut evicted_here = Vec::new();
+            let step = loop {
+                if needed == 0 || self.reserve(needed) {
+                    break Step::Fits;
+                }
+                // The cache is full. From under another lock, an eviction could not be
+                // delivered (see the module docs).
+                if guard.is_nested() && self.purger.is_some() {
+                    drop(guard);
+                    return Err(Busy::new(BusyCause::WouldEvict, (key, value)));
+                }
+                let victim = if guard.len() >= MAX_LEN {
+                    index
+                } else {
+                    self.victim_shard(index, guard.tail_stamp(), hash)
+                };
+                if victim != index {
+                    break Step::EvictElsewhere(victim);
+                }
+                if existing.is_none() && guard.lru_weight().is_some_and(|lru| {
+                    weight <= lru || self.reserve(weight - lru)
+                }) {
+                    break Step::Recycle;
+                }
+                match guard.evict_lru(existing) {
+                    Some((key, value, weight)) => {
+                        self.release(weight);
+                        shard.counters.record_evictions(1);
+                        evicted_here.push(Evicted { key, value, cause: RemovalCause::Capacity });
+                    }
+                    // Nothing here but the entry being replaced: take a victim elsewhere.
+                    None => break Step::EvictElsewhere(self.victim_shard(index, EMPTY, hash)),
+                }
+            };
+            let placed = match step {
+                Step::Fits => match existing {
+                    Some(id) => {
+                        let (spare, old, old_weight) = guard.replace(id, key, value, weight);
+                        self.release(old_weight.saturating_sub(weight));
+                        Placed::Replaced(spare, old)
+                    }
+                    None => {
+                        guard.insert(hash, key, value, weight);
+                        Placed::New
+                    }
+                },
+                Step::Recycle => {
+                    let (key, value, old_weight) = guard
+                        .insert_evicting(hash, key, value, weight)
+                        .expect("a shard with a least recent entry evicts it");
+                    self.release(old_weight.saturating_sub(weight));
+                    shard.counters.record_evictions(1);
+                    Placed::Recycled(key, value)
+                }
+                Step::EvictElsewhere(victim) => {
+                    Self::publish(shard, &mut guard);
+                    drop(guard);
+                    // No lock of this cache is held now (a thread never holds two of them).
+                    evicted_here.into_iter().for_each(|evicted| self.hand_off(evicted));
+                    match self.evict_from(victim, RemovalCause::Capacity) {
+                        Ok(Some(evicted)) => self.hand_off(evicted),
+                        Ok(None) => {}
+                        Err(cause) => return Err(Busy::new(cause, (key, value))),
+                    }
+                    continue;
+                }
+            };
+            shard.counters.record_insert();
+            Self::publish(shard, &mut guard);
+            drop(guard);
+            // The shard lock is released: the spare key and the evicted entries may be dropped
+            // or queued; the replaced value goes back to the caller.
+            evicted_here.into_iter().for_each(|evicted| self.hand_off(evicted));
+            return Ok(match placed {
+                Placed::New => {
+                    self.purge();
+                    None
+                }
+                Placed::Replaced(spare, old) => {
+                    // No purge: it queued nothing itself, and a callback panic resumed here
+                    // would unwind past `old` (see purge.rs, "Exactly once").
+                    drop(spare);
+                    Some(old)
+                }
+                Placed::Recycled(key, value) => {
+                    // Straight to the callback when a slot is free, else queued and purged.
+                    // Without a callback the entry is dropped here.
+                    if let Some(purger) = &self.purger {
+                        let evicted = Evicted { key, value, cause: RemovalCause::Capacity };
+                        purger.push_and_purge(self, evicted);
+                    }
+                    None
+                }
+            });
+        }
+    }
+
+    /// The insert of an entry heavier than the whole capacity: it is not stored. A value the key
+    /// had is removed and handed back; the new entry goes to the callback as
+    /// [`RemovalCause::TooHeavy`].
+    #[cold]
+    fn insert_too_heavy(
+        &self,
+        shard: &LockedShard<K, V>,
+        hash: u64,
+        key: K,
+        value: V,
+    ) -> Result<Option<V>, Busy<(K, V)>> {
+        let mut guard = match self.write(shard) {
             Ok(guard) => guard,
             Err(cause) => return Err(Busy::new(cause, (key, value))),
         };
-        // The lookup (user `Eq`) runs here, not inside `Shard::insert`: if it panics, `guard`,
-        // declared after `key` and `value`, is dropped first, so they are dropped unlocked.
-        let existing = guard.lookup(hash, &key);
-        if guard.is_nested() && self.purger.is_some() && guard.would_evict(existing) {
-            // Its entry would be queued with no purge able to run: see the module docs.
+        // From under another lock, the callback could not run (see the module docs).
+        if guard.is_nested() && self.purger.is_some() {
             drop(guard);
             return Err(Busy::new(BusyCause::WouldEvict, (key, value)));
         }
-        let inserted = guard.insert(existing, hash, key, value);
-        let evicted = matches!(inserted, Inserted::New { evicted: Some(_) });
-        shard.counters.record_insert(evicted, guard.len());
+        let removed = guard.remove(hash, &key);
+        Self::publish(shard, &mut guard);
         drop(guard);
-        // The shard lock is released: the spare key and the evicted entry may be dropped or
-        // queued; the replaced value goes back to the caller.
-        match inserted {
-            Inserted::Replaced { key, old } => {
-                // No purge: it queued nothing, and a callback panic resumed here would unwind
-                // past `old` (see purge.rs, "Exactly once").
-                drop(key);
-                Ok(Some(old))
-            }
-            Inserted::New { evicted: Some((key, value)) } => {
-                // Straight to the callback when a slot is free, else queued and purged. Without
-                // a callback the entry is dropped here.
-                if let Some(purger) = &self.purger {
-                    let evicted = Evicted { key, value, cause: RemovalCause::Capacity };
-                    purger.push_and_purge(self, evicted);
-                }
-                Ok(None)
-            }
-            Inserted::New { evicted: None } => {
-                self.purge();
-                Ok(None)
+        // The shard lock is released: the old entry has left, the new one never entered.
+        let old = removed.map(|(_stored_key, old, weight)| {
+            self.release(weight);
+            old
+        });
+        if let Some(purger) = &self.purger {
+            // Handed back (and dropped here) only while the cache is being dropped.
+            drop(purger.push(Evicted { key, value, cause: RemovalCause::TooHeavy }));
+            if old.is_some() {
+                // With a value on its way back, a callback panic is reported, not resumed (see
+                // purge.rs, "Exactly once").
+                purger.purge_reporting_panics(self);
+            } else {
+                purger.purge(self);
             }
         }
+        Ok(old)
     }
 
     /// Removes `key` and returns its value, if present.
@@ -722,12 +1055,15 @@ where
         let (hash, shard) = self.locate(key);
         // Before the value is in hand: see purge.rs, "Exactly once".
         self.purge();
-        let mut guard = self.lock(shard).map_err(|cause| Busy::new(cause, ()))?;
+        let mut guard = self.write(shard).map_err(|cause| Busy::new(cause, ()))?;
         let removed = guard.remove(hash, key);
-        shard.counters.record_len(guard.len());
+        Self::publish(shard, &mut guard);
         drop(guard);
-        // The shard lock is released: the stored key may be dropped.
-        Ok(removed.map(|(_key, value)| value))
+        // The shard lock is released: the stored key may be dropped, the weight claimed again.
+        Ok(removed.map(|(_key, value, weight)| {
+            self.release(weight);
+            value
+        }))
     }
 
     /// Clones every entry, shard by shard, each shard from its most to its least recently used
@@ -756,7 +1092,8 @@ where
         let (mut keys, mut values) =
             (Vec::with_capacity(self.len()), Vec::with_capacity(self.len()));
         for shard in self.shards.iter() {
-            let guard = self.lock(shard).unwrap_or_else(|cause| refused("snapshot", None, cause));
+            let mut guard =
+                self.write(shard).unwrap_or_else(|cause| refused("snapshot", None, cause));
             for (key, value) in guard.iter_mru() {
                 keys.push(key.clone());
                 values.push(value.clone());
@@ -764,6 +1101,17 @@ where
         }
         keys.into_iter().zip(values).collect()
     }
+}
+
+/// What an insert that found the cache full does next (see `try_insert`).
+enum Step {
+    /// The entry fits now.
+    Fits,
+    /// The entry takes the node of this shard's least recent entry, whose weight makes room.
+    Recycle,
+    /// A victim in this shard index is evicted, with this shard's lock released; then the insert
+    /// starts over.
+    EvictElsewhere(usize),
 }
 
 impl<K, V, S> Drop for Cache<K, V, S> {
@@ -793,9 +1141,13 @@ impl<K, V, S: Clone> Cache<K, V, S> {
             shards: std::mem::take(&mut self.shards),
             shard_mask: self.shard_mask,
             hasher: self.hasher.clone(),
-            capacity: AtomicUsize::new(self.capacity.load(Relaxed)),
+            capacity: AtomicU64::new(self.capacity.load(Relaxed)),
+            limit: AtomicU64::new(self.limit.load(Relaxed)),
+            weight: CachePadded::new(AtomicU64::new(self.weight.load(Relaxed))),
             resizing: Mutex::new(()),
             purger: self.purger.take(),
+            weigher: self.weigher.take(),
+            scope: self.scope,
         }
     }
 }
@@ -804,6 +1156,7 @@ impl<K, V, S> std::fmt::Debug for Cache<K, V, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cache")
             .field("len", &self.len())
+            .field("weight", &self.weight())
             .field("capacity", &self.capacity())
             .field("shards", &self.shard_count())
             .field("queued", &self.queued())

@@ -34,25 +34,11 @@ pub enum BuildError {
         /// The capacity asked for.
         capacity: usize,
     },
-    /// A shard's share of the capacity exceeds the most one shard can index.
-    ShareTooLarge {
-        /// The largest share asked for.
-        share: usize,
-        /// The most entries one shard can hold.
-        max: usize,
-    },
     /// More shards than [`MAX_SHARDS`](crate::MAX_SHARDS).
     TooManyShards {
         /// The shard count asked for.
         shards: usize,
         /// The most shards a cache can have.
-        max: usize,
-    },
-    /// A capacity that even [`MAX_SHARDS`](crate::MAX_SHARDS) shards cannot index.
-    CapacityTooLarge {
-        /// The capacity asked for.
-        capacity: usize,
-        /// The most entries a cache can hold.
         max: usize,
     },
     /// `max_pending_callbacks(0)`: no callback could ever run.
@@ -84,16 +70,8 @@ impl fmt::Display for BuildError {
                  (each shard needs room for one entry)",
                 prev_power_of_two(*capacity)
             ),
-            Self::ShareTooLarge { share, max } => write!(
-                f,
-                "a shard would hold {share} entries but one shard holds at most {max}: \
-                 use more shards (or leave `shards` unset)"
-            ),
             Self::TooManyShards { shards, max } => {
                 write!(f, "{shards} shards: a cache has at most {max}")
-            }
-            Self::CapacityTooLarge { capacity, max } => {
-                write!(f, "capacity {capacity}: a cache holds at most {max} entries")
             }
             Self::ZeroMaxPendingCallbacks => {
                 write!(f, "max_pending_callbacks is 0: no callback could ever run; use at least 1")
@@ -123,19 +101,12 @@ impl std::error::Error for BuildError {}
 pub enum ResizeError {
     /// `resize(0)`: a cache must hold at least one entry.
     ZeroCapacity,
-    /// Fewer entries than shards: some shard could hold nothing.
+    /// A capacity below the shard count, which the builder refuses too.
     FewerThanShards {
         /// The capacity asked for.
         capacity: usize,
         /// The cache's shard count, fixed when it was built.
         shards: usize,
-    },
-    /// A shard's share of the capacity would exceed the most one shard can index.
-    ShareTooLarge {
-        /// The largest share asked for.
-        share: usize,
-        /// The most entries one shard can hold.
-        max: usize,
     },
 }
 
@@ -147,9 +118,6 @@ impl fmt::Display for ResizeError {
                 f,
                 "capacity {capacity} is below the shard count {shards}: use at least {shards}"
             ),
-            Self::ShareTooLarge { share, max } => {
-                write!(f, "a shard would hold {share} entries but one shard holds at most {max}")
-            }
         }
     }
 }

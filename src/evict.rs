@@ -35,10 +35,15 @@ pub struct Evicted<K, V> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RemovalCause {
-    /// Its shard was full and it was the least recently used entry there.
+    /// The cache was full, and it was the entry chosen to make room: the least recently used
+    /// entry (see [`EvictionScope`](crate::EvictionScope) for how it is chosen across shards).
     Capacity,
     /// A `resize` to a smaller capacity removed it.
     Shrink,
     /// `clear` removed it.
     Clear,
+    /// It weighs more than the whole capacity, so `insert` did not store it (see
+    /// [`Builder::weigher`](crate::Builder::weigher)). The callback gets the value that was
+    /// inserted; a value the key had before was handed back to the caller.
+    TooHeavy,
 }

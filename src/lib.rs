@@ -135,13 +135,15 @@ mod evict;
 mod lock;
 mod nesting;
 mod purge;
+mod recency;
 mod shard;
 mod slab;
 mod stats;
 mod sync;
 
 pub use builder::{
-    Builder, DEFAULT_MAX_PENDING_CALLBACKS, MAX_SHARDS, MIN_DEFAULT_SHARE, SHARDS_PER_CORE,
+    Builder, DEFAULT_MAX_PENDING_CALLBACKS, EvictionScope, MAX_SHARDS, MIN_DEFAULT_SHARE,
+    SHARDS_PER_CORE,
 };
 pub use cache::Cache;
 pub use error::{BuildError, Busy, BusyCause, ResizeError};

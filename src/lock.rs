@@ -42,7 +42,7 @@
 
 use crate::error::BusyCause;
 use crate::nesting::{self, NONE};
-use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering::Relaxed};
+use crate::sync::{AtomicU64, Ordering::Relaxed, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::ops::{Deref, DerefMut};
 
 /// Whether this thread holds any shard lock of any cache. One thread-local load.
@@ -57,49 +57,98 @@ pub(crate) fn holds_lock_of(cache: usize) -> bool {
     nesting::record(|record| record.held.contains(record.held.innermost(), cache))
 }
 
-/// A shard's mutex with its contention counters. See the module docs.
+/// A shard's reader-writer lock with its contention counters. See the module docs.
 pub(crate) struct ShardLock<T> {
-    mutex: Mutex<T>,
-    /// How many times the lock was taken. Written only by the holder.
+    lock: RwLock<T>,
+    /// How many times the lock was taken, in either mode.
     acquisitions: AtomicU64,
-    /// How many times a thread found the lock held (and waited, or was refused).
+    /// How many times a thread found the lock held against it (and waited, or was refused).
     contended: AtomicU64,
 }
+
+/// A [`ShardLock`] held in read mode: any number at once, no writer.
+pub(crate) type ReadGuard<'a, T> = ShardGuard<RwLockReadGuard<'a, T>>;
+
+/// A [`ShardLock`] held in write mode: alone.
+pub(crate) type WriteGuard<'a, T> = ShardGuard<RwLockWriteGuard<'a, T>>;
 
 impl<T> ShardLock<T> {
     pub(crate) fn new(value: T) -> Self {
         Self {
-            mutex: Mutex::new(value),
+            lock: RwLock::new(value),
             acquisitions: AtomicU64::new(0),
             contended: AtomicU64::new(0),
         }
     }
 
-    /// Takes the lock for the cache `cache`: waits for it if this thread holds no shard lock,
-    /// and otherwise only tries it (see the module docs).
+    /// Takes the lock in read mode for the cache `cache`: waits for it if this thread holds no
+    /// shard lock, and otherwise only tries it (see the module docs).
     #[inline(always)]
-    pub(crate) fn lock(&self, cache: usize) -> Result<ShardGuard<'_, T>, BusyCause> {
+    pub(crate) fn read(&self, cache: usize) -> Result<ReadGuard<'_, T>, BusyCause> {
+        let guard = self.acquire(cache, || self.lock.try_read(), || self.lock.read())?;
+        // Relaxed: a statistic. Readers hold the lock together, so they count with an RMW.
+        self.acquisitions.fetch_add(1, Relaxed);
+        Ok(guard)
+    }
+
+    /// Takes the lock in write mode for the cache `cache`, as [`ShardLock::read`] does.
+    #[inline(always)]
+    pub(crate) fn write(&self, cache: usize) -> Result<WriteGuard<'_, T>, BusyCause> {
+        let guard = self.acquire(cache, || self.lock.try_write(), || self.lock.write())?;
+        self.count_exclusive();
+        Ok(guard)
+    }
+
+    /// Takes the lock in write mode only if that needs no waiting, whatever this thread holds
+    /// (for work that can be left to a later call). `None` if it is held, or refused.
+    #[inline]
+    pub(crate) fn try_write(&self, cache: usize) -> Option<WriteGuard<'_, T>> {
+        let outer = nesting::record(|record| record.held.innermost());
+        if outer != NONE && Self::refusal(outer, cache).is_some() {
+            return None;
+        }
+        let guard = self.lock.try_write()?;
+        self.count_exclusive();
+        Some(self.hold(guard, outer, cache))
+    }
+
+    /// The acquisition rule of the module docs, for either mode: `try_once` tries the lock,
+    /// `wait` waits for it.
+    #[inline(always)]
+    fn acquire<G>(
+        &self,
+        cache: usize,
+        try_once: impl FnOnce() -> Option<G>,
+        wait: impl FnOnce() -> G,
+    ) -> Result<ShardGuard<G>, BusyCause> {
         let outer = nesting::record(|record| record.held.innermost());
         if outer != NONE {
-            return self.lock_nested(outer, cache);
+            // Holding a lock already: decide by the record, never wait.
+            if let Some(cause) = Self::refusal(outer, cache) {
+                return Err(cause);
+            }
+            return match try_once() {
+                Some(guard) => Ok(self.hold(guard, outer, cache)),
+                None => Err(self.refused_held()),
+            };
         }
-        let guard = match self.mutex.try_lock() {
+        let guard = match try_once() {
             Some(guard) => guard,
             None => {
                 // Relaxed: a statistic, written by every waiter, read by nobody that decides.
                 self.contended.fetch_add(1, Relaxed);
-                self.mutex.lock()
+                wait()
             }
         };
         Ok(self.hold(guard, outer, cache))
     }
 
-    /// The rule for a thread that holds a lock already (`outer` is its innermost one): refuse
-    /// a cache on the record, or a full record, and otherwise try the lock once.
+    /// Why a thread that holds a lock already (`outer` is its innermost one) may not even try
+    /// this one: a cache on the record, or a full record.
     #[cold]
     #[inline(never)]
-    fn lock_nested(&self, outer: usize, cache: usize) -> Result<ShardGuard<'_, T>, BusyCause> {
-        let refusal = nesting::record(|record| {
+    fn refusal(outer: usize, cache: usize) -> Option<BusyCause> {
+        nesting::record(|record| {
             if record.held.contains(outer, cache) {
                 Some(BusyCause::Reentered)
             } else if !record.held.has_room(outer) {
@@ -107,30 +156,29 @@ impl<T> ShardLock<T> {
             } else {
                 None
             }
-        });
-        if let Some(cause) = refusal {
-            return Err(cause);
-        }
-        match self.mutex.try_lock() {
-            Some(guard) => Ok(self.hold(guard, outer, cache)),
-            None => {
-                // Relaxed: a statistic, as in `lock`.
-                self.contended.fetch_add(1, Relaxed);
-                Err(BusyCause::LockHeld)
-            }
-        }
+        })
     }
 
-    /// Counts the acquisition and enters the record: the lock is this thread's now.
+    /// A try that found the lock held, by a thread that may not wait.
+    #[cold]
+    #[inline(never)]
+    fn refused_held(&self) -> BusyCause {
+        // Relaxed: a statistic, as in `acquire`.
+        self.contended.fetch_add(1, Relaxed);
+        BusyCause::LockHeld
+    }
+
+    /// Counts an acquisition in write mode.
     #[inline(always)]
-    fn hold<'a>(
-        &'a self,
-        guard: MutexGuard<'a, T>,
-        outer: usize,
-        cache: usize,
-    ) -> ShardGuard<'a, T> {
-        // Relaxed load-and-store: only the holder writes it, and the mutex orders holders.
+    fn count_exclusive(&self) {
+        // Relaxed load-and-store: a writer holds the lock alone, and the lock orders it after
+        // every reader's `fetch_add` and every writer before it.
         self.acquisitions.store(self.acquisitions.load(Relaxed) + 1, Relaxed);
+    }
+
+    /// Enters the record: the lock is this thread's now.
+    #[inline(always)]
+    fn hold<G>(&self, guard: G, outer: usize, cache: usize) -> ShardGuard<G> {
         nesting::record(|record| record.held.enter(outer, cache));
         ShardGuard { guard, leave: Leave { outer } }
     }
@@ -142,14 +190,15 @@ impl<T> ShardLock<T> {
     }
 }
 
-/// Holds a [`ShardLock`]. Dropping it unlocks, then gives this thread's record back to what it
-/// was before the lock (fields drop in declaration order).
-pub(crate) struct ShardGuard<'a, T> {
-    guard: MutexGuard<'a, T>,
+/// Holds a [`ShardLock`] in either mode (`G` is the lock's own guard). Dropping it unlocks, then
+/// gives this thread's record back to what it was before the lock (fields drop in declaration
+/// order).
+pub(crate) struct ShardGuard<G> {
+    guard: G,
     leave: Leave,
 }
 
-impl<T> ShardGuard<'_, T> {
+impl<G> ShardGuard<G> {
     /// Whether this thread held another shard lock when it took this one.
     #[inline]
     pub(crate) fn is_nested(&self) -> bool {
@@ -157,7 +206,7 @@ impl<T> ShardGuard<'_, T> {
     }
 }
 
-/// Leaves the record when a [`ShardGuard`] is dropped, after its mutex is unlocked.
+/// Leaves the record when a [`ShardGuard`] is dropped, after its lock is released.
 struct Leave {
     /// The innermost cache on this thread's record before the lock was taken.
     outer: usize,
@@ -166,8 +215,8 @@ struct Leave {
 impl Drop for Leave {
     #[inline]
     fn drop(&mut self) {
-        // The mutex is already unlocked; the record is this thread's alone, so the order
-        // against the unlock does not matter to other threads.
+        // The lock is already released; the record is this thread's alone, so the order
+        // against the release does not matter to other threads.
         nesting::record(|record| {
             record.held.leave(self.outer);
             if self.outer == NONE {
@@ -178,18 +227,18 @@ impl Drop for Leave {
     }
 }
 
-impl<T> Deref for ShardGuard<'_, T> {
-    type Target = T;
+impl<G: Deref> Deref for ShardGuard<G> {
+    type Target = G::Target;
 
     #[inline]
-    fn deref(&self) -> &T {
+    fn deref(&self) -> &G::Target {
         &self.guard
     }
 }
 
-impl<T> DerefMut for ShardGuard<'_, T> {
+impl<G: DerefMut> DerefMut for ShardGuard<G> {
     #[inline]
-    fn deref_mut(&mut self) -> &mut T {
+    fn deref_mut(&mut self) -> &mut G::Target {
         &mut self.guard
     }
 }
@@ -205,29 +254,29 @@ mod tests {
     fn a_lock_of_the_same_cache_is_refused_and_forgotten_on_release() {
         let (first, second) = (ShardLock::new(1), ShardLock::new(2));
         assert!(!holds_any());
-        let guard = first.lock(CACHE_A).expect("nothing held yet");
+        let guard = first.write(CACHE_A).expect("nothing held yet");
         assert!(holds_any() && holds_lock_of(CACHE_A) && !holds_lock_of(CACHE_B));
-        assert!(matches!(second.lock(CACHE_A), Err(BusyCause::Reentered)));
+        assert!(matches!(second.write(CACHE_A), Err(BusyCause::Reentered)));
         std::thread::scope(|s| {
             s.spawn(|| {
                 assert!(!holds_lock_of(CACHE_A), "another thread holds nothing");
-                assert_eq!(*second.lock(CACHE_A).expect("another thread is not refused"), 2);
+                assert_eq!(*second.write(CACHE_A).expect("another thread is not refused"), 2);
             });
         });
         drop(guard);
         assert!(!holds_any() && !holds_lock_of(CACHE_A));
-        assert!(second.lock(CACHE_A).is_ok());
+        assert!(second.write(CACHE_A).is_ok());
         assert_eq!(first.counts(), (1, 0));
     }
 
     #[test]
     fn nested_caches_are_remembered_and_unwound() {
         let (a, b, a2) = (ShardLock::new(()), ShardLock::new(()), ShardLock::new(()));
-        let outer = a.lock(CACHE_A).unwrap();
-        let inner = b.lock(CACHE_B).expect("another cache is not re-entry");
+        let outer = a.write(CACHE_A).unwrap();
+        let inner = b.write(CACHE_B).expect("another cache is not re-entry");
         assert!(inner.is_nested() && !outer.is_nested());
         assert!(holds_lock_of(CACHE_A) && holds_lock_of(CACHE_B));
-        assert!(matches!(a2.lock(CACHE_A), Err(BusyCause::Reentered)), "A is further out");
+        assert!(matches!(a2.write(CACHE_A), Err(BusyCause::Reentered)), "A is further out");
         drop(inner);
         assert!(holds_lock_of(CACHE_A) && !holds_lock_of(CACHE_B));
         drop(outer);
@@ -240,13 +289,13 @@ mod tests {
         let (taken, release) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
         std::thread::scope(|s| {
             s.spawn(|| {
-                let _held = theirs.lock(CACHE_B).unwrap();
+                let _held = theirs.write(CACHE_B).unwrap();
                 taken.wait();
                 release.wait();
             });
             taken.wait();
-            let _outer = mine.lock(CACHE_A).unwrap();
-            assert!(matches!(theirs.lock(CACHE_B), Err(BusyCause::LockHeld)), "it would wait");
+            let _outer = mine.write(CACHE_A).unwrap();
+            assert!(matches!(theirs.write(CACHE_B), Err(BusyCause::LockHeld)), "it would wait");
             assert_eq!(theirs.counts(), (1, 1), "a refused try counts as contended");
             release.wait();
         });
@@ -257,21 +306,21 @@ mod tests {
         let locks: Vec<_> = (0..=nesting::MAX_NESTING).map(|_| ShardLock::new(())).collect();
         let mut guards = Vec::new();
         for (i, lock) in locks[..nesting::MAX_NESTING].iter().enumerate() {
-            guards.push(lock.lock(CACHE_A + i).expect("within the depth"));
+            guards.push(lock.write(CACHE_A + i).expect("within the depth"));
         }
-        let beyond = locks[nesting::MAX_NESTING].lock(CACHE_B);
+        let beyond = locks[nesting::MAX_NESTING].write(CACHE_B);
         assert!(matches!(beyond, Err(BusyCause::TooDeep)), "one lock past MAX_NESTING");
         while guards.pop().is_some() {}
         assert!(!holds_any());
-        assert!(locks[nesting::MAX_NESTING].lock(CACHE_B).is_ok(), "the record is empty again");
+        assert!(locks[nesting::MAX_NESTING].write(CACHE_B).is_ok(), "the record is empty again");
     }
 
     #[test]
     fn a_waiter_counts_contention() {
         let lock = ShardLock::new(0);
-        let guard = lock.lock(CACHE_A).unwrap();
+        let guard = lock.write(CACHE_A).unwrap();
         std::thread::scope(|s| {
-            let waiter = s.spawn(|| *lock.lock(CACHE_A).unwrap() += 1);
+            let waiter = s.spawn(|| *lock.write(CACHE_A).unwrap() += 1);
             while lock.counts().1 == 0 {
                 std::thread::yield_now();
             }
@@ -279,6 +328,6 @@ mod tests {
             waiter.join().unwrap();
         });
         assert_eq!(lock.counts(), (2, 1));
-        assert_eq!(*lock.lock(CACHE_A).unwrap(), 1);
+        assert_eq!(*lock.write(CACHE_A).unwrap(), 1);
     }
 }

@@ -93,7 +93,9 @@
 //! resumes in the purging caller instead, after the slot is returned; the entries not yet popped
 //! stay queued. So that such a panic never unwinds past a value on its way back to the caller,
 //! `remove` purges *before* its shard work and a replacing `insert` (which queues nothing)
-//! does not purge; every other write purges after its shard work.
+//! does not purge; every other write purges after its shard work. The one call that must both
+//! queue an entry and hand a value back, an `insert` too heavy to store over a key that had a
+//! value, purges with panics reported instead of resumed.
 //!
 //! # Drop
 //!
@@ -313,11 +315,22 @@ impl<K, V, S> Purger<K, V, S> {
 
     /// One purge attempt, bounded; see "The protocol" in the module docs.
     pub(crate) fn purge(&self, cache: &Cache<K, V, S>) -> usize {
+        self.purge_with(cache, Resume::AtOnce)
+    }
+
+    /// [`purge`](Self::purge) for a call with a value on its way back to its caller: a
+    /// callback panic is reported, never resumed, under either panic policy (see "Exactly
+    /// once").
+    pub(crate) fn purge_reporting_panics(&self, cache: &Cache<K, V, S>) -> usize {
+        self.purge_with(cache, Resume::Never)
+    }
+
+    fn purge_with(&self, cache: &Cache<K, V, S>, resume: Resume) -> usize {
         if self.queue.is_empty() || lock::holds_any() {
             return 0;
         }
         match self.enter(Refusal::Fenced) {
-            Some(slot) => self.deliver_batch(cache, slot, None),
+            Some(slot) => self.deliver_batch(cache, slot, None, resume),
             None => 0,
         }
     }
@@ -334,7 +347,7 @@ impl<K, V, S> Purger<K, V, S> {
         // Relaxed: as in `push`.
         if self.queue.is_empty() && !self.closing.load(Relaxed) && !lock::holds_any() {
             if let Some(slot) = self.enter(Refusal::Quiet) {
-                return self.deliver_batch(cache, slot, Some(evicted));
+                return self.deliver_batch(cache, slot, Some(evicted), Resume::AtOnce);
             }
         }
         // Handed back (and dropped here) only while the cache is being dropped.
@@ -351,18 +364,19 @@ impl<K, V, S> Purger<K, V, S> {
         cache: &Cache<K, V, S>,
         mut slot: Slot<'a, K, V, S>,
         mut first: Option<Evicted<K, V>>,
+        resume: Resume,
     ) -> usize {
         let in_hand = usize::from(first.is_some());
         let budget = (self.queue.len() + in_hand).min(PURGE_BATCH) + PURGE_EXTRA;
         let mut delivered = 0;
         loop {
             if let Some(evicted) = first.take() {
-                slot.deliver_one(cache, evicted, Resume::AtOnce);
+                slot.deliver_one(cache, evicted, resume);
             }
             // Usually nothing is queued after a hand-off: skip a `pop` that would find nothing.
             if !self.queue.is_empty() {
                 let left = budget.saturating_sub(delivered + slot.delivered as usize);
-                slot.deliver(cache, left, Resume::AtOnce);
+                slot.deliver(cache, left, resume);
             }
             delivered += slot.delivered as usize;
             if ManuallyDrop::new(slot).release() >= self.max_pending_callbacks {
@@ -481,6 +495,9 @@ enum Resume {
     /// After the rest is delivered, returned by `deliver`: the drain of a dropping cache,
     /// whose queue would otherwise be dropped undelivered.
     AfterDrain,
+    /// Never: the panic is reported on stderr instead, as when the thread is already
+    /// unwinding. The purge of a call with a value on its way back to its caller.
+    Never,
 }
 
 impl<K, V, S> Slot<'_, K, V, S> {
@@ -525,7 +542,9 @@ impl<K, V, S> Slot<'_, K, V, S> {
                 }
             }
             // A second panic while unwinding would abort the process: report it instead.
-            PanicPolicy::Resume if std::thread::panicking() => report_to_stderr(report(payload)),
+            PanicPolicy::Resume if resume == Resume::Never || std::thread::panicking() => {
+                report_to_stderr(report(payload))
+            }
             PanicPolicy::Resume if resume == Resume::AtOnce => resume_unwind(payload),
             PanicPolicy::Resume => return Some(payload),
         }

@@ -18,8 +18,14 @@
 //! * **Linked.** `head` is the most recent node and `tail` the least; `prev` points towards the
 //!   head, `next` towards the tail; [`NIL`] ends the list at both sides and marks an empty list.
 //!
-//! The slab knows nothing of keys or hashing; it is plain data with no locks or atomics. Indices
-//! are `u32` to keep nodes and the hash table compact, so a slab holds at most [`MAX_LEN`] nodes.
+//! * **Stamped.** Each node carries the stamp of its last use, an atomic so that hits can
+//!   record themselves under the shard's read lock; what the stamps mean, and when the list is
+//!   brought in line with them, is `recency.rs`'s business.
+//!
+//! The slab knows nothing of keys or hashing, and takes no locks. Indices are `u32` to keep
+//! nodes and the hash table compact, so a slab holds at most [`MAX_LEN`] nodes.
+
+use crate::sync::AtomicU64;
 
 /// Marks "no node": the end of the list, or an empty list's head and tail.
 const NIL: u32 = u32::MAX;
@@ -34,12 +40,28 @@ const MIN_GROWTH: usize = 16;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct NodeId(u32);
 
+impl NodeId {
+    /// The node at `index`, as recorded by [`NodeId::index`].
+    #[inline]
+    pub(crate) fn new(index: u32) -> Self {
+        Self(index)
+    }
+
+    /// The node's index, for records kept outside the slab.
+    #[inline]
+    pub(crate) fn index(self) -> u32 {
+        self.0
+    }
+}
+
 struct Node<T> {
     value: T,
     /// The next more recent node, or [`NIL`] at the head.
     prev: u32,
     /// The next less recent node, or [`NIL`] at the tail.
     next: u32,
+    /// The stamp of the node's last use (see `recency.rs`).
+    stamp: AtomicU64,
 }
 
 /// A node moved from index `from` to index `to` by [`Slab::remove`].
@@ -76,22 +98,39 @@ impl<T> Slab<T> {
         &mut self.nodes[id.0 as usize].value
     }
 
+    /// The stamp of `id`'s last use.
+    #[inline]
+    pub(crate) fn stamp(&self, id: NodeId) -> &AtomicU64 {
+        &self.nodes[id.0 as usize].stamp
+    }
+
+    /// Every live node, in index order (not recency order).
+    pub(crate) fn ids(&self) -> impl Iterator<Item = NodeId> + use<T> {
+        (0..self.nodes.len() as u32).map(NodeId)
+    }
+
     /// The least recently used node, if any.
     #[inline]
     pub(crate) fn lru(&self) -> Option<NodeId> {
         (self.tail != NIL).then_some(NodeId(self.tail))
     }
 
-    /// Adds `value` as the most recent node. `limit` is the most nodes the owner will ever keep,
-    /// so growth stops there instead of doubling past it.
-    pub(crate) fn push_front(&mut self, value: T, limit: usize) -> NodeId {
+    /// The node just more recent than `id`, if any.
+    #[inline]
+    pub(crate) fn more_recent(&self, id: NodeId) -> Option<NodeId> {
+        let prev = self.nodes[id.0 as usize].prev;
+        (prev != NIL).then_some(NodeId(prev))
+    }
+
+    /// Adds `value` as the most recent node.
+    pub(crate) fn push_front(&mut self, value: T) -> NodeId {
         let len = self.nodes.len();
         assert!(len < MAX_LEN, "a slab holds at most {MAX_LEN} nodes");
         if len == self.nodes.capacity() {
-            let target = (len * 2).max(MIN_GROWTH).min(limit.max(len + 1));
+            let target = (len * 2).max(MIN_GROWTH).min(MAX_LEN);
             self.nodes.reserve_exact(target - len);
         }
-        self.nodes.push(Node { value, prev: NIL, next: NIL });
+        self.nodes.push(Node { value, prev: NIL, next: NIL, stamp: AtomicU64::new(0) });
         let id = len as u32;
         self.link_front(id);
         NodeId(id)
@@ -100,7 +139,7 @@ impl<T> Slab<T> {
     /// Makes `id` the most recent node. The common case on a hot key, already at the head,
     /// costs one comparison.
     #[inline]
-    pub(crate) fn touch(&mut self, id: NodeId) {
+    pub(crate) fn move_to_front(&mut self, id: NodeId) {
         if self.head != id.0 {
             self.unlink(id.0);
             self.link_front(id.0);
@@ -110,7 +149,7 @@ impl<T> Slab<T> {
     /// Replaces the value at `id` and makes it the most recent node; returns the old value.
     pub(crate) fn replace(&mut self, id: NodeId, value: T) -> T {
         let old = std::mem::replace(&mut self.nodes[id.0 as usize].value, value);
-        self.touch(id);
+        self.move_to_front(id);
         old
     }
 
@@ -148,18 +187,18 @@ impl<T> Slab<T> {
 
     /// The values from most to least recent.
     pub(crate) fn iter_mru(&self) -> impl Iterator<Item = &T> {
+        self.ids_mru().map(|id| &self.nodes[id.0 as usize].value)
+    }
+
+    /// The nodes from most to least recent.
+    pub(crate) fn ids_mru(&self) -> impl Iterator<Item = NodeId> {
         let mut cursor = self.head;
         std::iter::from_fn(move || {
             let node = self.nodes.get(cursor as usize)?;
+            let id = NodeId(cursor);
             cursor = node.next;
-            Some(&node.value)
+            Some(id)
         })
-    }
-
-    /// The values in index order (not recency order), for callers that need no order.
-    #[cfg(test)]
-    pub(crate) fn iter_unordered(&self) -> impl Iterator<Item = (NodeId, &T)> {
-        self.nodes.iter().enumerate().map(|(i, node)| (NodeId(i as u32), &node.value))
     }
 
     fn unlink(&mut self, id: u32) {
@@ -217,11 +256,11 @@ mod tests {
     #[test]
     fn push_touch_remove_keep_recency_order() {
         let mut slab = Slab::new();
-        let ids: Vec<NodeId> = (0..4).map(|v| slab.push_front(v, 10)).collect();
+        let ids: Vec<NodeId> = (0..4).map(|v| slab.push_front(v)).collect();
         assert_eq!(order(&slab), [3, 2, 1, 0]);
-        slab.touch(ids[1]);
+        slab.move_to_front(ids[1]);
         assert_eq!(order(&slab), [1, 3, 2, 0]);
-        slab.touch(ids[1]);
+        slab.move_to_front(ids[1]);
         assert_eq!(order(&slab), [1, 3, 2, 0]);
         assert_eq!(slab.lru(), Some(ids[0]));
         let (value, moved) = slab.remove(ids[0]);
@@ -232,19 +271,21 @@ mod tests {
     }
 
     #[test]
-    fn growth_stops_at_the_limit() {
+    fn growth_doubles_from_a_minimum() {
         let mut slab = Slab::new();
-        for v in 0..100 {
-            slab.push_front(v, 100);
+        slab.push_front(0);
+        assert_eq!(slab.nodes.capacity(), MIN_GROWTH);
+        for v in 1..=MIN_GROWTH as u32 {
+            slab.push_front(v);
         }
-        assert_eq!(slab.nodes.capacity(), 100);
+        assert_eq!(slab.nodes.capacity(), 2 * MIN_GROWTH);
     }
 
     #[test]
     fn drain_yields_least_recent_first_and_empties() {
         let mut slab = Slab::new();
-        let ids: Vec<NodeId> = (0..5).map(|v| slab.push_front(v, 10)).collect();
-        slab.touch(ids[0]);
+        let ids: Vec<NodeId> = (0..5).map(|v| slab.push_front(v)).collect();
+        slab.move_to_front(ids[0]);
         assert_eq!(slab.drain_lru_first(), [1, 2, 3, 4, 0]);
         assert_eq!(slab.len(), 0);
         assert_eq!(slab.lru(), None);
@@ -280,7 +321,7 @@ mod tests {
             for op in ops {
                 match op {
                     Op::Push => {
-                        let id = slab.push_front(next_value, usize::MAX);
+                        let id = slab.push_front(next_value);
                         model.push_front(next_value);
                         where_is.push((next_value, id));
                         next_value += 1;
@@ -291,7 +332,7 @@ mod tests {
                         let pos = model.iter().position(|&v| v == value).unwrap();
                         match op {
                             Op::Touch(_) => {
-                                slab.touch(id);
+                                slab.move_to_front(id);
                                 model.remove(pos);
                                 model.push_front(value);
                             }

@@ -3,14 +3,15 @@
 //!
 //! Every counter but `len` is `Relaxed`: it is only a statistic, never used to decide anything,
 //! and a snapshot taken while other threads work may lag them by a few operations. The per-shard
-//! counters are written only by the thread holding that shard's lock, so they are bumped with a
-//! plain load and store instead of a read-modify-write (the lock orders successive writers). The
-//! purge counters are written by any purging thread and use `fetch_add`, once per purge call.
+//! counters of write-mode operations are written only by the thread holding that shard's lock in
+//! write mode, so they are bumped with a plain load and store instead of a read-modify-write
+//! (the lock orders successive writers); `hits` and `misses` are bumped by readers, who hold the
+//! lock together, with `fetch_add`. The purge counters are written by any purging thread and
+//! use `fetch_add`, once per purge call.
 //!
 //! `len` is stored with `Release` and loaded with `Acquire` by [`Cache::len`](crate::Cache::len),
-//! so that `len()` and `capacity()` are never seen inverted across a `resize`, in either order
-//! of reading (the argument is at the stores, in `Cache::resize`). On x86 all of these are plain
-//! moves.
+//! so that a length published after an insert that only a raised capacity allowed is seen with
+//! that capacity (the argument is at `Cache::resize`). On x86 all of these are plain moves.
 
 use crate::sync::{
     AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
@@ -25,53 +26,52 @@ pub(crate) struct ShardCounters {
     /// A copy of the shard's length, so that `len()` takes no lock. `Release`/`Acquire`: see the
     /// module docs.
     len: AtomicUsize,
-    /// A copy of the shard's share of the capacity.
-    share: AtomicUsize,
+    /// A copy of the weight the shard holds.
+    weight: AtomicU64,
 }
 
-/// Adds one to a counter that only the shard-lock holder writes.
+/// Adds to a counter that only the holder of the shard's lock in write mode writes.
 #[inline]
 fn bump(counter: &AtomicU64, by: u64) {
     counter.store(counter.load(Relaxed) + by, Relaxed);
 }
 
 impl ShardCounters {
-    pub(crate) fn new(share: usize) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             inserts: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             len: AtomicUsize::new(0),
-            share: AtomicUsize::new(share),
+            weight: AtomicU64::new(0),
         }
     }
 
-    // Every method below is called only while holding the shard's lock.
-
+    /// A `get`, in read mode.
     #[inline]
     pub(crate) fn record_get(&self, hit: bool) {
-        bump(if hit { &self.hits } else { &self.misses }, 1);
+        // Relaxed: a statistic; readers share the lock, so this is a read-modify-write.
+        (if hit { &self.hits } else { &self.misses }).fetch_add(1, Relaxed);
     }
 
+    // Every method below is called only while holding the shard's lock in write mode.
+
     #[inline]
-    pub(crate) fn record_insert(&self, evicted: bool, len: usize) {
+    pub(crate) fn record_insert(&self) {
         bump(&self.inserts, 1);
-        if evicted {
-            bump(&self.evictions, 1);
-        }
-        self.len.store(len, Release);
     }
 
     #[inline]
-    pub(crate) fn record_len(&self, len: usize) {
-        self.len.store(len, Release);
+    pub(crate) fn record_evictions(&self, evicted: u64) {
+        bump(&self.evictions, evicted);
     }
 
-    pub(crate) fn record_share(&self, share: usize, evicted: usize, len: usize) {
-        self.share.store(share, Relaxed);
-        bump(&self.evictions, evicted as u64);
+    /// Publishes the shard's length and weight after a change.
+    #[inline]
+    pub(crate) fn publish(&self, len: usize, weight: u64) {
         self.len.store(len, Release);
+        self.weight.store(weight, Relaxed);
     }
 
     #[inline]
@@ -82,7 +82,7 @@ impl ShardCounters {
     pub(crate) fn snapshot(&self, (lock_acquisitions, lock_contended): (u64, u64)) -> ShardStats {
         ShardStats {
             len: self.len.load(Relaxed),
-            share: self.share.load(Relaxed),
+            weight: self.weight.load(Relaxed),
             hits: self.hits.load(Relaxed),
             misses: self.misses.load(Relaxed),
             inserts: self.inserts.load(Relaxed),
@@ -124,7 +124,7 @@ impl PurgeCounters {
 /// let shards = cache.shard_stats();
 /// assert_eq!(shards.len(), 2);
 /// assert_eq!(shards.iter().map(|s| s.len).sum::<usize>(), 1);
-/// assert_eq!(shards.iter().map(|s| s.share).sum::<usize>(), 8);
+/// assert_eq!(shards.iter().map(|s| s.weight).sum::<u64>(), 1); // every entry weighs 1
 /// # Ok::<(), shardlru::BuildError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -132,15 +132,17 @@ impl PurgeCounters {
 pub struct ShardStats {
     /// Entries in the shard now.
     pub len: usize,
-    /// The shard's share of the capacity: how many entries it may hold.
-    pub share: usize,
+    /// The weight the shard holds now: its share of the cache's capacity in use (the capacity
+    /// belongs to the whole cache; a shard holds what its keys bring).
+    pub weight: u64,
     /// `get` calls that found their key.
     pub hits: u64,
     /// `get` calls that did not.
     pub misses: u64,
     /// `insert` calls, new keys and replaced values alike.
     pub inserts: u64,
-    /// Entries the shard evicted to make room or to shrink (not those removed by `clear`).
+    /// Entries evicted from the shard to make room, anywhere in the cache, or to shrink it (not
+    /// those removed by `clear`).
     pub evictions: u64,
     /// How many times the shard's lock was taken.
     pub lock_acquisitions: u64,
@@ -190,7 +192,9 @@ pub struct Stats {
     pub lock_contended: u64,
     /// Entries in the cache.
     pub len: usize,
-    /// The cache's capacity.
+    /// The total weight of the entries (their count, with no weigher set).
+    pub weight: u64,
+    /// The cache's capacity, in weight.
     pub capacity: usize,
 }
 
@@ -219,6 +223,7 @@ impl Stats {
         self.lock_acquisitions += shard.lock_acquisitions;
         self.lock_contended += shard.lock_contended;
         self.len += shard.len;
+        self.weight += shard.weight;
     }
 
     pub(crate) fn add_purge(&mut self, purge: &PurgeCounters, queued: usize) {

@@ -4,7 +4,7 @@
 //!
 //! Both sides offer the same paths and signatures:
 //!
-//! * [`Mutex`]: a poison-free mutex with `lock` and `try_lock`. Poisoning is meaningless here: a
+//! * [`Mutex`] and [`RwLock`]: poison-free (the lock has `try_*` forms). Poisoning is meaningless here: a
 //!   panic under a shard lock can only come from a key's `Eq`/`Borrow` or a value's `Clone`,
 //!   and the shard code runs those before it mutates anything (see `shard.rs`), so the data behind
 //!   a lock released by unwinding is always consistent.
@@ -27,7 +27,9 @@ pub(crate) use inner::*;
 
 #[cfg(not(loom))]
 mod inner {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+    pub(crate) use std::sync::atomic::{
+        AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
+    };
 
     /// A mutex that never poisons (parking_lot's, which is also smaller and faster than std's).
     pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
@@ -44,9 +46,38 @@ mod inner {
             self.0.lock()
         }
 
+    }
+
+    /// A reader-writer lock that never poisons (parking_lot's: task-fair, so a reader never
+    /// jumps a queued writer, and a writer cannot starve).
+    pub(crate) struct RwLock<T>(parking_lot::RwLock<T>);
+
+    pub(crate) type RwLockReadGuard<'a, T> = parking_lot::RwLockReadGuard<'a, T>;
+    pub(crate) type RwLockWriteGuard<'a, T> = parking_lot::RwLockWriteGuard<'a, T>;
+
+    impl<T> RwLock<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(parking_lot::RwLock::new(value))
+        }
+
         #[inline]
-        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-            self.0.try_lock()
+        pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {
+            self.0.read()
+        }
+
+        #[inline]
+        pub(crate) fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
+            self.0.try_read()
+        }
+
+        #[inline]
+        pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
+            self.0.write()
+        }
+
+        #[inline]
+        pub(crate) fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
+            self.0.try_write()
         }
     }
 
@@ -95,7 +126,9 @@ mod inner {
 
 #[cfg(loom)]
 mod inner {
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+    pub(crate) use loom::sync::atomic::{
+        AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
+    };
     use std::collections::VecDeque;
 
     /// loom's mutex, with std's poisoning taken off to match the parking_lot side.
@@ -113,9 +146,41 @@ mod inner {
             self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
         }
 
+    }
+
+    /// loom's reader-writer lock, with std's poisoning taken off to match the parking_lot side.
+    pub(crate) struct RwLock<T>(loom::sync::RwLock<T>);
+
+    pub(crate) type RwLockReadGuard<'a, T> = loom::sync::RwLockReadGuard<'a, T>;
+    pub(crate) type RwLockWriteGuard<'a, T> = loom::sync::RwLockWriteGuard<'a, T>;
+
+    impl<T> RwLock<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(loom::sync::RwLock::new(value))
+        }
+
         #[track_caller]
-        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-            match self.0.try_lock() {
+        pub(crate) fn read(&self) -> RwLockReadGuard<'_, T> {
+            self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+
+        #[track_caller]
+        pub(crate) fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
+            match self.0.try_read() {
+                Ok(guard) => Some(guard),
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            }
+        }
+
+        #[track_caller]
+        pub(crate) fn write(&self) -> RwLockWriteGuard<'_, T> {
+            self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+
+        #[track_caller]
+        pub(crate) fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
+            match self.0.try_write() {
                 Ok(guard) => Some(guard),
                 Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
                 Err(std::sync::TryLockError::WouldBlock) => None,
