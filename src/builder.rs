@@ -78,12 +78,12 @@ pub enum EvictionScope {
     /// The older of two least recent entries: the inserting shard's and one other shard's,
     /// picked at random ("the power of two choices"). Nearly the hit ratio of `Global` for the
     /// cost of one extra word read, and a second lock for about half of the evictions.
-    #[default]
     TwoChoices,
     /// The inserting shard's own least recent entry, while it has one: the cheapest, as each
     /// eviction stays under the lock already held. The cache still evicts only when the whole
     /// cache is full, but a shard's hot keys can push out its entries while colder ones live in
     /// other shards.
+    #[default]
     Shard,
 }
 

@@ -45,7 +45,7 @@
 use crate::builder::{Builder, EvictionScope};
 use crate::error::{Busy, BusyCause, ResizeError};
 use crate::evict::{Evicted, RemovalCause};
-use crate::lock::{self, ReadGuard, ShardLock, WriteGuard};
+use crate::lock::{self, HitGuard, ReadGuard, ShardLock, WriteGuard};
 use crate::nesting;
 use crate::purge::{OnEvict, PanicPolicy, Purger};
 use crate::shard::{EMPTY, Shard};
@@ -678,9 +678,10 @@ where
     }
 
     /// Returns a clone of the value for `key` and makes the entry the most recently used. The
-    /// hit is recorded under the shard's lock in read mode, so hits on one shard run at once;
-    /// put `Arc`s in the cache when values are costly to clone, as the clone runs under that
-    /// lock.
+    /// hit is recorded, not applied (`recency.rs`): it takes the shard's lock in write mode when
+    /// the lock is free, and in read mode beside other hits when it is not, so hits on a busy
+    /// shard run at once. Put `Arc`s in the cache when values are costly to clone: the clone
+    /// runs under the lock.
     ///
     /// # Panics
     ///
@@ -719,18 +720,26 @@ where
         V: Clone,
     {
         let (hash, shard) = self.locate(key);
-        let guard = self.read(shard).map_err(|cause| Busy::new(cause, ()))?;
-        let found = guard.get(hash, key).map(|(value, drain_due)| (value.clone(), drain_due));
-        shard.counters.record_get(found.is_some());
-        drop(guard);
-        let Some((value, drain_due)) = found else { return Ok(None) };
-        if drain_due {
-            self.drain_early(shard);
+        match shard.lock.lock_for_hit(self.id()).map_err(|cause| Busy::new(cause, ()))? {
+            HitGuard::Exclusive(mut guard) => {
+                let value = guard.get_exclusive(hash, key).cloned();
+                shard.counters.record_get_exclusive(value.is_some());
+                Ok(value)
+            }
+            HitGuard::Shared(guard) => {
+                let found = guard.get_shared(hash, key).map(|(value, full)| (value.clone(), full));
+                shard.counters.record_get_shared(found.is_some());
+                drop(guard);
+                let Some((value, log_full)) = found else { return Ok(None) };
+                if log_full {
+                    self.drain_early(shard);
+                }
+                Ok(Some(value))
+            }
         }
-        Ok(Some(value))
     }
 
-    /// Drains a shard whose log of hits is filling up (`recency.rs`), if its lock is free at once:
+    /// Drains a shard whose log of hits is full (`recency.rs`), if its lock is free at once:
     /// otherwise a later hit or write does it.
     #[cold]
     #[inline(never)]

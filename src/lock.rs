@@ -99,6 +99,55 @@ impl<T> ShardLock<T> {
         Ok(guard)
     }
 
+    /// Takes the lock for a hit: in write mode if it is free at once (the hit then records with
+    /// plain stores), otherwise in read mode, beside the other readers. The acquisition rule of
+    /// the module docs applies: holding another lock, this thread only tries.
+    #[inline(always)]
+    pub(crate) fn lock_for_hit(&self, cache: usize) -> Result<HitGuard<'_, T>, BusyCause> {
+        let outer = nesting::record(|record| record.held.innermost());
+        if outer != NONE {
+            return self.lock_for_hit_nested(outer, cache);
+        }
+        if let Some(guard) = self.lock.try_write() {
+            self.count_exclusive();
+            return Ok(HitGuard::Exclusive(self.hold(guard, outer, cache)));
+        }
+        Ok(HitGuard::Shared(self.read_contended(outer, cache)))
+    }
+
+    /// [`ShardLock::lock_for_hit`] for a lock found held, by a thread that may wait: joins the
+    /// readers (waiting only for a writer).
+    #[cold]
+    #[inline(never)]
+    fn read_contended(&self, outer: usize, cache: usize) -> ReadGuard<'_, T> {
+        // Relaxed: statistics, as in `acquire`.
+        self.contended.fetch_add(1, Relaxed);
+        let guard = self.lock.read();
+        self.acquisitions.fetch_add(1, Relaxed);
+        self.hold(guard, outer, cache)
+    }
+
+    /// [`ShardLock::lock_for_hit`] for a thread that holds another lock: tries each mode once.
+    #[cold]
+    #[inline(never)]
+    fn lock_for_hit_nested(&self, outer: usize, cache: usize) -> Result<HitGuard<'_, T>, BusyCause> {
+        if let Some(cause) = Self::refusal(outer, cache) {
+            return Err(cause);
+        }
+        if let Some(guard) = self.lock.try_write() {
+            self.count_exclusive();
+            return Ok(HitGuard::Exclusive(self.hold(guard, outer, cache)));
+        }
+        match self.lock.try_read() {
+            Some(guard) => {
+                // Relaxed: statistics, as in `acquire`.
+                self.acquisitions.fetch_add(1, Relaxed);
+                Ok(HitGuard::Shared(self.hold(guard, outer, cache)))
+            }
+            None => Err(self.refused_held()),
+        }
+    }
+
     /// Takes the lock in write mode only if that needs no waiting, whatever this thread holds
     /// (for work that can be left to a later call). `None` if it is held, or refused.
     #[inline]
@@ -188,6 +237,14 @@ impl<T> ShardLock<T> {
         // Relaxed: statistics; a snapshot may lag other threads by a few operations.
         (self.acquisitions.load(Relaxed), self.contended.load(Relaxed))
     }
+}
+
+/// A [`ShardLock`] held for a hit, by [`ShardLock::lock_for_hit`].
+pub(crate) enum HitGuard<'a, T> {
+    /// Held alone: the hit records with plain stores.
+    Exclusive(WriteGuard<'a, T>),
+    /// Held beside other readers: the hit records with read-modify-writes.
+    Shared(ReadGuard<'a, T>),
 }
 
 /// Holds a [`ShardLock`] in either mode (`G` is the lock's own guard). Dropping it unlocks, then

@@ -14,11 +14,12 @@
 //!
 //! Two modes, as the lock is held:
 //!
-//! * **Read mode** (`&self`): `lookup`, `peek`, and `get`, which records its touch
-//!   (`recency.rs`) instead of moving the node, so any number of hits run at once.
-//! * **Write mode** (`&mut self`): everything that reads or changes the recency order. Each such
-//!   method drains the recorded touches first, so the list is the exact order of last use when
-//!   it is read or changed.
+//! * **Read mode** (`&self`): `lookup`, `peek`, and `get_shared`, which records its touch with
+//!   read-modify-writes (`recency.rs`) instead of moving the node, so hits run at once.
+//! * **Write mode** (`&mut self`): `get_exclusive`, which records with plain stores, and
+//!   everything that reads or changes the recency order. Each such method drains the recorded
+//!   touches first (one load when there are none), so the list is the exact order of last use
+//!   when it is read or changed.
 //!
 //! The shard has no capacity of its own: the cache counts weight over all shards and tells a
 //! shard what to evict ([`Shard::lru`], [`Shard::evict`]).
@@ -102,16 +103,29 @@ impl<K, V> Shard<K, V> {
             .copied()
     }
 
-    /// Looks `key` up and records the hit (guarantee 2), in read mode. The flag says whether
-    /// the shard should drain early (see `recency.rs`).
+    /// Looks `key` up and records the hit (guarantee 2), holding the lock in write mode.
     #[inline]
-    pub(crate) fn get<Q>(&self, hash: u64, key: &Q) -> Option<(&V, bool)>
+    pub(crate) fn get_exclusive<Q>(&mut self, hash: u64, key: &Q) -> Option<&V>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
         let id = self.lookup(hash, key)?;
-        let drain_due = self.touches.touch(&self.slab, id);
+        let Shard { slab, touches, .. } = self;
+        touches.touch_exclusive(slab, id);
+        Some(&self.slab.get(id).value)
+    }
+
+    /// Looks `key` up and records the hit (guarantee 2), holding the lock in read mode. The flag
+    /// says whether the shard should drain once it can (see `recency.rs`).
+    #[inline]
+    pub(crate) fn get_shared<Q>(&self, hash: u64, key: &Q) -> Option<(&V, bool)>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let id = self.lookup(hash, key)?;
+        let drain_due = self.touches.touch_shared(&self.slab, id);
         Some((&self.slab.get(id).value, drain_due))
     }
 
@@ -300,7 +314,7 @@ impl<K, V> Shard<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recency::LOG_CAPACITY;
+    use crate::recency::LOG_MAX;
     use proptest::prelude::*;
     use std::collections::VecDeque;
 
@@ -321,7 +335,7 @@ mod tests {
     }
 
     fn get(shard: &Shard<u32, u32>, key: u32) -> Option<u32> {
-        shard.get(hash(key), &key).map(|(value, _)| *value)
+        shard.get_shared(hash(key), &key).map(|(value, _)| *value)
     }
 
     fn keys(shard: &mut Shard<u32, u32>) -> Vec<u32> {
@@ -341,6 +355,20 @@ mod tests {
         shard.validate();
         assert_eq!(shard.evict_lru(None).map(|(k, v, w)| (k, v, w)), Some((2, 20, 1)));
         assert_eq!(keys(&mut shard), [1, 0, 3]);
+        shard.validate();
+    }
+
+    #[test]
+    fn hits_in_write_mode_record_the_same_order() {
+        let mut shard = Shard::new();
+        for k in 0..4 {
+            put(&mut shard, k, k * 10);
+        }
+        assert_eq!(shard.get_exclusive(hash(1), &1), Some(&10));
+        assert_eq!(get(&shard, 0), Some(0), "modes mix: a read-mode hit after a write-mode one");
+        assert_eq!(shard.get_exclusive(hash(1), &1), Some(&10));
+        shard.validate();
+        assert_eq!(keys(&mut shard), [1, 0, 3, 2]);
         shard.validate();
     }
 
@@ -390,15 +418,20 @@ mod tests {
     }
 
     #[test]
-    fn a_full_log_leaves_the_touches_in_the_stamps() {
+    fn a_shard_larger_than_the_log_keeps_exact_order() {
         let mut shard = Shard::new();
-        let n = LOG_CAPACITY as u32 + 100;
+        let n = LOG_MAX as u32 + 100;
         for k in 0..n {
             put(&mut shard, k, k);
         }
-        // Touch every key but 0, newest last: the log overflows, the stamps hold the order.
+        // Touch every key but 0, newest last, half in each mode: the log fills (read mode
+        // leaves the drain to the next write; write mode drains at once).
         for k in (1..n).rev() {
-            get(&shard, k);
+            if k % 2 == 0 {
+                get(&shard, k);
+            } else {
+                shard.get_exclusive(hash(k), &k);
+            }
         }
         shard.validate();
         assert_eq!(shard.evict_lru(None).map(|(k, ..)| k), Some(0));
@@ -432,9 +465,9 @@ mod tests {
 
     proptest! {
         /// The shard against a `VecDeque` kept in order of last use (most recent in front),
-        /// with long runs of hits recorded in read mode between writes, so that drains of many
-        /// touches (and the log's overflow, past 1,024) are compared with the exact order; the
-        /// invariants (`validate`) hold after every operation.
+        /// with long runs of hits recorded in either lock mode between writes, so that drains of
+        /// many touches are compared with the exact order; the invariants (`validate`) hold
+        /// after every operation.
         #[test]
         fn read_mode_hits_keep_the_shard_an_exact_lru(
             ops in proptest::collection::vec(op(), 0..120),
@@ -452,7 +485,12 @@ mod tests {
                     Op::Gets(keys) => {
                         for k in keys {
                             let present = model.contains(&k);
-                            prop_assert_eq!(get(&shard, k).is_some(), present);
+                            let found = if k % 3 == 0 {
+                                shard.get_exclusive(hash(k), &k).is_some()
+                            } else {
+                                get(&shard, k).is_some()
+                            };
+                            prop_assert_eq!(found, present);
                             if present {
                                 to_front(&mut model, k);
                             }

@@ -98,6 +98,12 @@ impl<T> Slab<T> {
         &mut self.nodes[id.0 as usize].value
     }
 
+    /// How many nodes the slab has room for without growing.
+    #[inline]
+    pub(crate) fn capacity(&self) -> usize {
+        self.nodes.capacity()
+    }
+
     /// The stamp of `id`'s last use.
     #[inline]
     pub(crate) fn stamp(&self, id: NodeId) -> &AtomicU64 {

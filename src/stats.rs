@@ -48,11 +48,17 @@ impl ShardCounters {
         }
     }
 
-    /// A `get`, in read mode.
+    /// A `get` holding the lock in read mode.
     #[inline]
-    pub(crate) fn record_get(&self, hit: bool) {
+    pub(crate) fn record_get_shared(&self, hit: bool) {
         // Relaxed: a statistic; readers share the lock, so this is a read-modify-write.
         (if hit { &self.hits } else { &self.misses }).fetch_add(1, Relaxed);
+    }
+
+    /// A `get` holding the lock in write mode.
+    #[inline]
+    pub(crate) fn record_get_exclusive(&self, hit: bool) {
+        bump(if hit { &self.hits } else { &self.misses }, 1);
     }
 
     // Every method below is called only while holding the shard's lock in write mode.
