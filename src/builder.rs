@@ -2,8 +2,8 @@
 //! is validated (guarantee 8).
 
 use crate::cache::Cache;
-use crate::error::BuildError;
 use crate::cache::Weigher;
+use crate::error::BuildError;
 use crate::evict::Evicted;
 use crate::purge::{CallbackPanic, OnEvict, PanicPolicy, PutOff};
 use crate::slab::MAX_LEN;
@@ -230,7 +230,7 @@ impl<K, V, S> Builder<K, V, S> {
     /// let evicted = Arc::new(Mutex::new(Vec::new()));
     /// let sink = Arc::clone(&evicted);
     /// let cache = Cache::<&str, String>::builder()
-    ///     .capacity(10) // bytes
+    ///     .capacity(11) // bytes
     ///     .weigher(|_key, value| value.len() as u64)
     ///     .on_evict(move |_cache, e| sink.lock().unwrap().push((e.key, e.cause)))
     ///     .build()?;
@@ -350,8 +350,8 @@ impl<K, V, S> Builder<K, V, S> {
     ///
     /// assert_eq!(Cache::<u8, u8>::builder().build().err(), Some(BuildError::MissingCapacity));
     /// assert_eq!(
-    ///     Cache::<u8, u8>::builder().capacity(4).shards(8).build().err(),
-    ///     Some(BuildError::MoreShardsThanCapacity { shards: 8, capacity: 4 })
+    ///     Cache::<u8, u8>::builder().capacity(4).shards(6).build().err(),
+    ///     Some(BuildError::ShardsNotPowerOfTwo { shards: 6 })
     /// );
     /// ```
     pub fn build(self) -> Result<Cache<K, V, S>, BuildError> {
@@ -371,9 +371,6 @@ impl<K, V, S> Builder<K, V, S> {
             }
             Some(shards) if shards > MAX_SHARDS => {
                 return Err(BuildError::TooManyShards { shards, max: MAX_SHARDS });
-            }
-            Some(shards) if shards > capacity => {
-                return Err(BuildError::MoreShardsThanCapacity { shards, capacity });
             }
             Some(shards) => shards,
         };

@@ -49,7 +49,7 @@ use crate::lock::{self, HitGuard, ReadGuard, ShardLock, WriteGuard};
 use crate::nesting;
 use crate::purge::{OnEvict, PanicPolicy, Purger};
 use crate::shard::{EMPTY, Shard};
-use crate::slab::MAX_LEN;
+use crate::slab::{MAX_LEN, NodeId};
 use crate::stats::{ShardCounters, ShardStats, Stats};
 use crate::sync::{
     AtomicU64, Mutex,
@@ -64,12 +64,6 @@ use std::hash::{BuildHasher, Hash, Hasher};
 /// the low bits and its tag from the top 7, so the middle bits spread keys over shards without
 /// making keys of one shard collide inside its table.
 const SHARD_HASH_SHIFT: u32 = 32;
-
-/// How many times an insert under [`EvictionScope::Global`] re-chooses a victim shard whose
-/// published least recent entry turned out, once drained, not to be the oldest (its entry was
-/// used since). Each retry publishes that shard's real stamp, so on one thread the choice is
-/// exact well before the bound.
-const GLOBAL_RETRIES: usize = 4;
 
 /// The weigher: an entry's weight, from its key and value.
 pub(crate) type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u64 + Send + Sync>;
@@ -135,6 +129,15 @@ struct LockedShard<K, V> {
     tail_stamp: AtomicU64,
 }
 
+/// The entry an insert replaces, which the evictions that make room for it must spare.
+struct Keep<'a, K, V> {
+    /// The inserting shard, and its least recent stamp not counting the entry.
+    shard: usize,
+    tail: u64,
+    /// Finds the entry in the inserting shard.
+    find: &'a dyn Fn(&Shard<K, V>) -> Option<NodeId>,
+}
+
 /// A validated configuration, from [`Builder::build`].
 pub(crate) struct Config<K, V, S> {
     pub(crate) capacity: usize,
@@ -146,16 +149,6 @@ pub(crate) struct Config<K, V, S> {
     pub(crate) name: Box<str>,
     pub(crate) weigher: Option<Weigher<K, V>>,
     pub(crate) scope: EvictionScope,
-}
-
-/// What happened to the key of an insert that found room.
-enum Placed<K, V> {
-    /// It was new.
-    New,
-    /// It replaced a value: the caller's spare key and the old value, for after the unlock.
-    Replaced(K, V),
-    /// It was new and took the node of the shard's least recent entry, evicted for it.
-    Recycled(K, V),
 }
 
 /// The panic of a plain method refused for `cause` (see [`Busy`]). `fallible` names its
@@ -393,7 +386,10 @@ impl<K, V, S> Cache<K, V, S> {
 
     /// Locks a shard in read mode, or says why not (see `lock.rs`).
     #[inline]
-    fn read<'a>(&self, shard: &'a LockedShard<K, V>) -> Result<ReadGuard<'a, Shard<K, V>>, BusyCause> {
+    fn read<'a>(
+        &self,
+        shard: &'a LockedShard<K, V>,
+    ) -> Result<ReadGuard<'a, Shard<K, V>>, BusyCause> {
         shard.lock.read(self.id())
     }
 
@@ -406,13 +402,15 @@ impl<K, V, S> Cache<K, V, S> {
         shard.lock.write(self.id())
     }
 
-    /// Publishes what a write changed in a shard (write mode): its length, its weight and the
-    /// stamp of its least recent entry.
+    /// Publishes what a write changed in a shard (write mode): its length, its weight and, when
+    /// the eviction scope compares shards, the stamp of its least recent entry.
     #[inline]
-    fn publish(shard: &LockedShard<K, V>, guard: &mut Shard<K, V>) {
+    fn publish(&self, shard: &LockedShard<K, V>, guard: &mut Shard<K, V>) {
         shard.counters.publish(guard.len(), guard.weight());
-        // Relaxed: a hint (see `LockedShard::tail_stamp`).
-        shard.tail_stamp.store(guard.tail_stamp(), Relaxed);
+        if self.scope != EvictionScope::Shard {
+            // Relaxed: a hint (see `LockedShard::tail_stamp`).
+            shard.tail_stamp.store(guard.tail_stamp(), Relaxed);
+        }
     }
 
     /// Claims `weight` of the capacity for an entry about to be stored; `false` if it does not
@@ -466,43 +464,99 @@ impl<K, V, S> Cache<K, V, S> {
         let n = self.shards.len();
         match self.scope {
             EvictionScope::Shard if own_tail != EMPTY => own,
+            // No stamps are published under this scope: the fullest shard, by its length.
+            EvictionScope::Shard => {
+                (0..n).max_by_key(|&index| self.shards[index].counters.len()).unwrap_or(own)
+            }
             EvictionScope::TwoChoices if n > 1 => {
                 // Another shard, uniform over the other n - 1, from hash bits that pick neither
-                // the shard nor the bucket.
+                // the shard nor the bucket. Two empty candidates: any shard with an entry.
                 let other = (own + 1 + (hash as usize >> 8) % (n - 1)) & self.shard_mask;
-                if own_tail <= published(other) { own } else { other }
+                let other_tail = published(other);
+                match own_tail.min(other_tail) {
+                    EMPTY => self.victim_shard_global(own, own_tail),
+                    oldest if oldest == own_tail => own,
+                    _ => other,
+                }
             }
-            _ => (0..n)
-                .map(|index| (if index == own { own_tail } else { published(index) }, index))
-                .min()
-                .map_or(own, |(_, index)| index),
+            _ => self.victim_shard_global(own, own_tail),
+        }
+    }
+
+    /// The shard whose least recent entry is the oldest, with `own_tail` standing for shard
+    /// `own`'s and the published stamps for the others'.
+    fn victim_shard_global(&self, own: usize, own_tail: u64) -> usize {
+        self.oldest_tail([(own, own_tail), (own, own_tail)])
+    }
+
+    /// The shard whose least recent entry is the oldest, with the stamps in `known` standing for
+    /// their shards' and the published stamps for the others'.
+    fn oldest_tail(&self, known: [(usize, u64); 2]) -> usize {
+        (0..self.shards.len())
+            .map(|index| {
+                let tail = match known.iter().find(|&&(shard, _)| shard == index) {
+                    Some(&(_, tail)) => tail,
+                    // Relaxed: hints (see `LockedShard::tail_stamp`).
+                    None => self.shards[index].tail_stamp.load(Relaxed),
+                };
+                (tail, index)
+            })
+            .min()
+            .map_or(known[0].0, |(_, index)| index)
+    }
+
+    /// The shard whose least recent entry is the oldest published, for a shrinking `resize`
+    /// (the fullest shard when no stamps are published).
+    fn oldest_shard(&self) -> usize {
+        let oldest = (0..self.shards.len())
+            // Relaxed: hints (see `LockedShard::tail_stamp`).
+            .min_by_key(|&index| self.shards[index].tail_stamp.load(Relaxed));
+        match (self.scope, oldest) {
+            (EvictionScope::Shard, _) | (_, None) => self.victim_shard(0, EMPTY, 0),
+            (_, Some(index)) => index,
         }
     }
 
     /// Evicts the least recent entry of shard `index` for a cache that is full, with no lock of
-    /// this cache held, and gives its weight back. Under [`EvictionScope::Global`] it first
-    /// checks that the shard's least recent entry, drained, is still the oldest published one,
-    /// and moves on to the shard that is otherwise. `None` if every candidate is empty.
-    fn evict_from(&self, mut index: usize, cause: RemovalCause) -> Result<Option<Evicted<K, V>>, BusyCause> {
+    /// this cache held, and gives its weight back; never the entry an insert replaces, `keep`.
+    /// Under [`EvictionScope::Global`] it first checks that the shard's least recent entry,
+    /// drained, is still the oldest published one, and moves on to the shard that is otherwise.
+    /// `None` if every candidate is empty.
+    fn evict_from(
+        &self,
+        mut index: usize,
+        cause: RemovalCause,
+        keep: Option<Keep<'_, K, V>>,
+    ) -> Result<Option<Evicted<K, V>>, BusyCause> {
         for retry in 0.. {
             let shard = &self.shards[index];
             let mut guard = self.write(shard)?;
-            if self.scope == EvictionScope::Global && retry < GLOBAL_RETRIES {
-                let tail = guard.tail_stamp();
+            let kept = match &keep {
+                Some(keep) if keep.shard == index => (keep.find)(&guard),
+                _ => None,
+            };
+            // Under the `Global` scope, a shard whose published least recent entry turns out,
+            // drained, not to be the oldest (it was used since) publishes its real stamp and the
+            // choice is made again: after at most one retry per shard, every stamp compared is
+            // real, so on one thread the victim is exactly the least recent entry.
+            if self.scope == EvictionScope::Global && retry < self.shards.len() {
                 // Relaxed: as in `victim_shard`.
-                shard.tail_stamp.store(tail, Relaxed);
-                let oldest = self.victim_shard(index, tail, 0);
+                shard.tail_stamp.store(guard.tail_stamp(), Relaxed);
+                let here = (index, guard.tail_stamp_except(kept));
+                // The inserting shard counts without the entry being replaced.
+                let inserting = keep.as_ref().map_or(here, |keep| (keep.shard, keep.tail));
+                let oldest = self.oldest_tail([here, inserting]);
                 if oldest != index {
                     drop(guard);
                     index = oldest;
                     continue;
                 }
             }
-            let removed = guard.evict_lru(None);
+            let removed = guard.evict_lru(kept);
             if removed.is_some() {
                 shard.counters.record_evictions(1);
             }
-            Self::publish(shard, &mut guard);
+            self.publish(shard, &mut guard);
             drop(guard);
             // The shard lock is released: the entry has left; its weight may be claimed again.
             return Ok(removed.map(|(key, value, weight)| {
@@ -564,7 +618,7 @@ impl<K, V, S> Cache<K, V, S> {
                 let mut guard =
                     self.write(shard).unwrap_or_else(|cause| refused("clear", None, cause));
                 let drained = guard.take_all();
-                Self::publish(shard, &mut guard);
+                self.publish(shard, &mut guard);
                 drained
             };
             // The shard lock is released: the entries have left.
@@ -600,17 +654,16 @@ impl<K, V, S> Cache<K, V, S> {
     /// # Ok::<(), shardlru::BuildError>(())
     /// ```
     pub fn resize(&self, capacity: usize) -> Result<(), ResizeError> {
-        let shards = self.shards.len();
         if capacity == 0 {
             return Err(ResizeError::ZeroCapacity);
-        }
-        if capacity < shards {
-            return Err(ResizeError::FewerThanShards { capacity, shards });
         }
         if let Some(cause) = self.refuses_whole_cache_call() {
             refused("resize", None, cause);
         }
         let new = capacity as u64;
+        // What the shrink evicts, handed off once `resizing` is released: a drop may call back
+        // into the cache, even to resize it.
+        let mut evicted_all = Vec::new();
         {
             let _serial = self.resizing.lock();
             // Raise `capacity` before `limit` and lower it after, so that `capacity()` never
@@ -631,19 +684,18 @@ impl<K, V, S> Cache<K, V, S> {
                 // SeqCst: pairs with `reserve`'s check (store buffering).
                 self.limit.store(new, SeqCst);
                 while self.weight.load(SeqCst) > new {
-                    let victim = self.victim_shard(usize::MAX, EMPTY, 0);
-                    let evicted = self.evict_from(victim, RemovalCause::Shrink);
-                    let evicted = evicted.unwrap_or_else(|_| unreachable!("no lock is held"));
-                    // No lock is held: the entry may be dropped or queued.
-                    match evicted {
-                        Some(evicted) => self.hand_off(evicted),
+                    let victim = self.oldest_shard();
+                    let evicted = self.evict_from(victim, RemovalCause::Shrink, None);
+                    match evicted.unwrap_or_else(|_| unreachable!("no lock is held")) {
+                        Some(evicted) => evicted_all.push(evicted),
                         // Claims in flight hold the rest: their inserts evict for them.
-                        None => std::hint::spin_loop(),
+                        None => crate::sync::yield_now(),
                     }
                 }
                 self.capacity.store(new, Release);
             }
         }
+        evicted_all.into_iter().for_each(|evicted| self.hand_off(evicted));
         self.purge();
         Ok(())
     }
@@ -746,7 +798,7 @@ where
     fn drain_early(&self, shard: &LockedShard<K, V>) {
         if let Some(mut guard) = shard.lock.try_write(self.id()) {
             guard.drain();
-            Self::publish(shard, &mut guard);
+            self.publish(shard, &mut guard);
         }
     }
     /// Returns a clone of the value for `key` without changing its recency.
@@ -876,23 +928,112 @@ where
         if weight > self.limit.load(Relaxed) {
             return self.insert_too_heavy(shard, hash, key, value);
         }
+        let mut guard = match self.write(shard) {
+            Ok(guard) => guard,
+            Err(cause) => return Err(Busy::new(cause, (key, value))),
+        };
+        // The lookup (user `Eq`) runs here: if it panics, `guard`, declared after `key` and
+        // `value`, is dropped first, so they are dropped unlocked.
+        if let Some(id) = guard.lookup(hash, &key) {
+            let old_weight = guard.weight_of(id);
+            if weight <= old_weight || self.reserve(weight - old_weight) {
+                let (spare, old, _) = guard.replace(id, key, value, weight);
+                self.release(old_weight.saturating_sub(weight));
+                self.record_insert(shard, &mut guard);
+                drop(guard);
+                // The shard lock is released: the spare key may be dropped; the old value goes
+                // back to the caller. No purge: it queued nothing, and a callback panic resumed
+                // here would unwind past `old` (see purge.rs, "Exactly once").
+                drop(spare);
+                return Ok(Some(old));
+            }
+        } else if self.reserve(weight) {
+            guard.insert(hash, key, value, weight);
+            self.record_insert(shard, &mut guard);
+            drop(guard);
+            self.purge();
+            return Ok(None);
+        } else if let Some(lru_weight) = self.own_victim_fits(index, hash, &mut guard, weight) {
+            // The common full cache: the new entry takes the node of this shard's least recent
+            // entry, and its weight.
+            let (key, value, _) = guard
+                .insert_evicting(hash, key, value, weight)
+                .expect("a shard with a least recent entry evicts it");
+            self.release(lru_weight.saturating_sub(weight));
+            shard.counters.record_evictions(1);
+            self.record_insert(shard, &mut guard);
+            drop(guard);
+            // The shard lock is released: the victim may be dropped or queued. Straight to the
+            // callback when a slot is free, else queued and purged.
+            if let Some(purger) = &self.purger {
+                let evicted = Evicted { key, value, cause: RemovalCause::Capacity };
+                purger.push_and_purge(self, evicted);
+            }
+            return Ok(None);
+        }
+        drop(guard);
+        self.insert_making_room(index, hash, key, value, weight)
+    }
+
+    /// Counts an insert in shard `shard` and publishes the shard (write mode).
+    #[inline]
+    fn record_insert(&self, shard: &LockedShard<K, V>, guard: &mut Shard<K, V>) {
+        shard.counters.record_insert();
+        self.publish(shard, guard);
+    }
+
+    /// For an insert of `weight` into a full cache, holding shard `own`'s lock: the weight of
+    /// this shard's least recent entry, if the eviction scope takes the victim here and evicting
+    /// it makes room (claiming the rest of `weight`, if any). `None` otherwise, or from under
+    /// another lock with a callback (see the module docs).
+    #[inline]
+    fn own_victim_fits(
+        &self,
+        own: usize,
+        hash: u64,
+        guard: &mut WriteGuard<'_, Shard<K, V>>,
+        weight: u64,
+    ) -> Option<u64> {
+        if guard.is_nested() && self.purger.is_some() {
+            return None;
+        }
+        let lru_weight = guard.lru_weight()?;
+        let here = self.scope == EvictionScope::Shard
+            || guard.len() >= MAX_LEN
+            || self.victim_shard(own, guard.tail_stamp(), hash) == own;
+        (here && (weight <= lru_weight || self.reserve(weight - lru_weight))).then_some(lru_weight)
+    }
+
+    /// The general insert into a full cache: evicts one entry at a time, in this shard or in the
+    /// one the eviction scope chooses (with this shard's lock released, as a thread never holds
+    /// two), then claims again, until the entry fits.
+    #[cold]
+    #[inline(never)]
+    fn insert_making_room(
+        &self,
+        index: usize,
+        hash: u64,
+        key: K,
+        value: V,
+        weight: u64,
+    ) -> Result<Option<V>, Busy<(K, V)>> {
+        let shard = &self.shards[index];
         loop {
             let mut guard = match self.write(shard) {
                 Ok(guard) => guard,
                 Err(cause) => return Err(Busy::new(cause, (key, value))),
             };
-            // The lookup (user `Eq`) runs here: if it panics, `guard`, declared after `key`
-            // and `value`, is dropped first, so they are dropped unlocked.
-            let existing = guard.lookup(hash, &key);
+            let mut existing = guard.lookup(hash, &key);
             let needed = existing.map_or(weight, |id| weight.saturating_sub(guard.weight_of(id)));
             // Entries this shard gives up for the insert, handed off once its lock is released.
             let mut evicted_here = Vec::new();
-            let step = loop {
+            // This shard's least recent stamp, not counting the entry being replaced.
+            let mut own_tail = guard.tail_stamp_except(existing);
+            let victim = loop {
                 if needed == 0 || self.reserve(needed) {
-                    break Step::Fits;
+                    break None;
                 }
-                // The cache is full. From under another lock, an eviction could not be
-                // delivered (see the module docs).
+                // From under another lock, an eviction could not be delivered (module docs).
                 if guard.is_nested() && self.purger.is_some() {
                     drop(guard);
                     return Err(Busy::new(BusyCause::WouldEvict, (key, value)));
@@ -900,86 +1041,70 @@ where
                 let victim = if guard.len() >= MAX_LEN {
                     index
                 } else {
-                    self.victim_shard(index, guard.tail_stamp(), hash)
+                    self.victim_shard(index, own_tail, hash)
                 };
                 if victim != index {
-                    break Step::EvictElsewhere(victim);
-                }
-                if existing.is_none() && guard.lru_weight().is_some_and(|lru| {
-                    weight <= lru || self.reserve(weight - lru)
-                }) {
-                    break Step::Recycle;
+                    break Some(victim);
                 }
                 match guard.evict_lru(existing) {
-                    Some((key, value, weight)) => {
+                    Some((evicted_key, value, weight)) => {
                         self.release(weight);
                         shard.counters.record_evictions(1);
-                        evicted_here.push(Evicted { key, value, cause: RemovalCause::Capacity });
+                        let evicted =
+                            Evicted { key: evicted_key, value, cause: RemovalCause::Capacity };
+                        evicted_here.push(evicted);
+                        // The removal may have moved the entry being replaced to another node.
+                        existing = existing.and_then(|_| guard.lookup(hash, &key));
+                        own_tail = guard.tail_stamp_except(existing);
                     }
                     // Nothing here but the entry being replaced: take a victim elsewhere.
-                    None => break Step::EvictElsewhere(self.victim_shard(index, EMPTY, hash)),
+                    None => break Some(self.victim_shard(index, EMPTY, hash)),
                 }
             };
-            let placed = match step {
-                Step::Fits => match existing {
+            let Some(victim) = victim else {
+                let old = match existing {
                     Some(id) => {
                         let (spare, old, old_weight) = guard.replace(id, key, value, weight);
                         self.release(old_weight.saturating_sub(weight));
-                        Placed::Replaced(spare, old)
+                        Some((spare, old))
                     }
                     None => {
                         guard.insert(hash, key, value, weight);
-                        Placed::New
+                        None
                     }
-                },
-                Step::Recycle => {
-                    let (key, value, old_weight) = guard
-                        .insert_evicting(hash, key, value, weight)
-                        .expect("a shard with a least recent entry evicts it");
-                    self.release(old_weight.saturating_sub(weight));
-                    shard.counters.record_evictions(1);
-                    Placed::Recycled(key, value)
-                }
-                Step::EvictElsewhere(victim) => {
-                    Self::publish(shard, &mut guard);
-                    drop(guard);
-                    // No lock of this cache is held now (a thread never holds two of them).
-                    evicted_here.into_iter().for_each(|evicted| self.hand_off(evicted));
-                    match self.evict_from(victim, RemovalCause::Capacity) {
-                        Ok(Some(evicted)) => self.hand_off(evicted),
-                        Ok(None) => {}
-                        Err(cause) => return Err(Busy::new(cause, (key, value))),
+                };
+                self.record_insert(shard, &mut guard);
+                drop(guard);
+                // The shard lock is released: what left may be dropped or queued; a replaced
+                // value goes back to the caller, so the purge that delivers what this call
+                // evicted reports callback panics instead of resuming them (see purge.rs,
+                // "Exactly once").
+                evicted_here.into_iter().for_each(|evicted| self.hand_off(evicted));
+                return Ok(match old {
+                    Some((spare, old)) => {
+                        drop(spare);
+                        if let Some(purger) = &self.purger {
+                            purger.purge_reporting_panics(self);
+                        }
+                        Some(old)
                     }
-                    continue;
-                }
+                    None => {
+                        self.purge();
+                        None
+                    }
+                });
             };
-            shard.counters.record_insert();
-            Self::publish(shard, &mut guard);
+            self.publish(shard, &mut guard);
             drop(guard);
-            // The shard lock is released: the spare key and the evicted entries may be dropped
-            // or queued; the replaced value goes back to the caller.
+            // No lock of this cache is held now.
             evicted_here.into_iter().for_each(|evicted| self.hand_off(evicted));
-            return Ok(match placed {
-                Placed::New => {
-                    self.purge();
-                    None
-                }
-                Placed::Replaced(spare, old) => {
-                    // No purge: it queued nothing itself, and a callback panic resumed here
-                    // would unwind past `old` (see purge.rs, "Exactly once").
-                    drop(spare);
-                    Some(old)
-                }
-                Placed::Recycled(key, value) => {
-                    // Straight to the callback when a slot is free, else queued and purged.
-                    // Without a callback the entry is dropped here.
-                    if let Some(purger) = &self.purger {
-                        let evicted = Evicted { key, value, cause: RemovalCause::Capacity };
-                        purger.push_and_purge(self, evicted);
-                    }
-                    None
-                }
-            });
+            let find = |shard: &Shard<K, V>| shard.lookup(hash, &key);
+            let keep = existing.map(|_| Keep { shard: index, tail: own_tail, find: &find });
+            match self.evict_from(victim, RemovalCause::Capacity, keep) {
+                Ok(Some(evicted)) => self.hand_off(evicted),
+                Ok(None) => crate::sync::yield_now(),
+                Err(cause) => return Err(Busy::new(cause, (key, value))),
+            }
         }
     }
 
@@ -1004,7 +1129,7 @@ where
             return Err(Busy::new(BusyCause::WouldEvict, (key, value)));
         }
         let removed = guard.remove(hash, &key);
-        Self::publish(shard, &mut guard);
+        self.publish(shard, &mut guard);
         drop(guard);
         // The shard lock is released: the old entry has left, the new one never entered.
         let old = removed.map(|(_stored_key, old, weight)| {
@@ -1066,7 +1191,7 @@ where
         self.purge();
         let mut guard = self.write(shard).map_err(|cause| Busy::new(cause, ()))?;
         let removed = guard.remove(hash, key);
-        Self::publish(shard, &mut guard);
+        self.publish(shard, &mut guard);
         drop(guard);
         // The shard lock is released: the stored key may be dropped, the weight claimed again.
         Ok(removed.map(|(_key, value, weight)| {
@@ -1110,17 +1235,6 @@ where
         }
         keys.into_iter().zip(values).collect()
     }
-}
-
-/// What an insert that found the cache full does next (see `try_insert`).
-enum Step {
-    /// The entry fits now.
-    Fits,
-    /// The entry takes the node of this shard's least recent entry, whose weight makes room.
-    Recycle,
-    /// A victim in this shard index is evicted, with this shard's lock released; then the insert
-    /// starts over.
-    EvictElsewhere(usize),
 }
 
 impl<K, V, S> Drop for Cache<K, V, S> {

@@ -27,13 +27,6 @@ pub enum BuildError {
         /// The shard count asked for.
         shards: usize,
     },
-    /// More shards than capacity: some shard could hold nothing.
-    MoreShardsThanCapacity {
-        /// The shard count asked for.
-        shards: usize,
-        /// The capacity asked for.
-        capacity: usize,
-    },
     /// More shards than [`MAX_SHARDS`](crate::MAX_SHARDS).
     TooManyShards {
         /// The shard count asked for.
@@ -64,12 +57,6 @@ impl fmt::Display for BuildError {
                 prev_power_of_two(*shards),
                 shards.next_power_of_two()
             ),
-            Self::MoreShardsThanCapacity { shards, capacity } => write!(
-                f,
-                "{shards} shards for a capacity of {capacity}: use at most {} shards \
-                 (each shard needs room for one entry)",
-                prev_power_of_two(*capacity)
-            ),
             Self::TooManyShards { shards, max } => {
                 write!(f, "{shards} shards: a cache has at most {max}")
             }
@@ -91,8 +78,8 @@ impl std::error::Error for BuildError {}
 /// ```
 /// use shardlru::{Cache, ResizeError};
 ///
-/// let cache = Cache::<u32, u32>::builder().capacity(64).shards(4).build()?;
-/// assert_eq!(cache.resize(2), Err(ResizeError::FewerThanShards { capacity: 2, shards: 4 }));
+/// let cache = Cache::<u32, u32>::builder().capacity(64).build()?;
+/// assert_eq!(cache.resize(0), Err(ResizeError::ZeroCapacity));
 /// assert_eq!(cache.capacity(), 64);
 /// # Ok::<(), shardlru::BuildError>(())
 /// ```
@@ -101,23 +88,12 @@ impl std::error::Error for BuildError {}
 pub enum ResizeError {
     /// `resize(0)`: a cache must hold at least one entry.
     ZeroCapacity,
-    /// A capacity below the shard count, which the builder refuses too.
-    FewerThanShards {
-        /// The capacity asked for.
-        capacity: usize,
-        /// The cache's shard count, fixed when it was built.
-        shards: usize,
-    },
 }
 
 impl fmt::Display for ResizeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::ZeroCapacity => write!(f, "capacity 0: a cache must hold at least one entry"),
-            Self::FewerThanShards { capacity, shards } => write!(
-                f,
-                "capacity {capacity} is below the shard count {shards}: use at least {shards}"
-            ),
         }
     }
 }
@@ -263,8 +239,6 @@ mod tests {
     fn messages_suggest_valid_numbers() {
         let msg = BuildError::ShardsNotPowerOfTwo { shards: 12 }.to_string();
         assert!(msg.contains("use 8 or 16"), "{msg}");
-        let msg = BuildError::MoreShardsThanCapacity { shards: 64, capacity: 40 }.to_string();
-        assert!(msg.contains("at most 32 shards"), "{msg}");
         let msg = Busy::new(BusyCause::LockHeld, ()).to_string();
         assert!(msg.contains("could deadlock"), "{msg}");
     }

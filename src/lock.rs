@@ -130,7 +130,11 @@ impl<T> ShardLock<T> {
     /// [`ShardLock::lock_for_hit`] for a thread that holds another lock: tries each mode once.
     #[cold]
     #[inline(never)]
-    fn lock_for_hit_nested(&self, outer: usize, cache: usize) -> Result<HitGuard<'_, T>, BusyCause> {
+    fn lock_for_hit_nested(
+        &self,
+        outer: usize,
+        cache: usize,
+    ) -> Result<HitGuard<'_, T>, BusyCause> {
         if let Some(cause) = Self::refusal(outer, cache) {
             return Err(cause);
         }

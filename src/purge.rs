@@ -93,9 +93,10 @@
 //! resumes in the purging caller instead, after the slot is returned; the entries not yet popped
 //! stay queued. So that such a panic never unwinds past a value on its way back to the caller,
 //! `remove` purges *before* its shard work and a replacing `insert` (which queues nothing)
-//! does not purge; every other write purges after its shard work. The one call that must both
-//! queue an entry and hand a value back, an `insert` too heavy to store over a key that had a
-//! value, purges with panics reported instead of resumed.
+//! does not purge; every other write purges after its shard work. The calls that must both
+//! queue entries and hand a value back (an `insert` that replaces a value and evicts others to
+//! make room for a heavier one, or one too heavy to store over a key that had a value) purge
+//! with panics reported instead of resumed.
 //!
 //! # Drop
 //!

@@ -212,19 +212,27 @@ impl<K, V> Shard<K, V> {
     /// publishes for choosing a victim across shards.
     #[inline]
     pub(crate) fn tail_stamp(&mut self) -> u64 {
-        match self.lru() {
+        self.tail_stamp_except(None)
+    }
+
+    /// The least recent entry but `keep` (the entry a replacement is about to overwrite, which
+    /// is no candidate), after a drain.
+    fn lru_except(&mut self, keep: Option<NodeId>) -> Option<NodeId> {
+        let victim = self.lru()?;
+        if Some(victim) == keep { self.slab.more_recent(victim) } else { Some(victim) }
+    }
+
+    /// [`Shard::tail_stamp`] with `keep` aside, as [`Shard::lru_except`] chooses.
+    pub(crate) fn tail_stamp_except(&mut self, keep: Option<NodeId>) -> u64 {
+        match self.lru_except(keep) {
             Some(id) => self.slab.stamp(id).load(Relaxed),
             None => EMPTY,
         }
     }
 
-    /// Removes the least recent entry, `keep` aside: the entry a replacement is about to
-    /// overwrite is not a candidate. `None` if no other entry is left.
+    /// Removes the least recent entry, `keep` aside. `None` if no other entry is left.
     pub(crate) fn evict_lru(&mut self, keep: Option<NodeId>) -> Option<Removed<K, V>> {
-        let mut victim = self.lru()?;
-        if Some(victim) == keep {
-            victim = self.slab.more_recent(victim)?;
-        }
+        let victim = self.lru_except(keep)?;
         self.unindex(victim);
         Some(self.remove_node(victim))
     }
@@ -302,7 +310,8 @@ impl<K, V> Shard<K, V> {
         }
         assert_eq!(weight, self.weight, "the shard's weight is not the sum of its entries'");
         if self.touches.is_drained() {
-            let stamps: Vec<u64> = self.slab.ids_mru().map(|id| self.slab.stamp(id).load(Relaxed)).collect();
+            let stamps: Vec<u64> =
+                self.slab.ids_mru().map(|id| self.slab.stamp(id).load(Relaxed)).collect();
             assert!(
                 stamps.windows(2).all(|pair| pair[0] > pair[1]),
                 "after a drain, stamps strictly decrease from head to tail: {stamps:?}"

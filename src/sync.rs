@@ -45,7 +45,6 @@ mod inner {
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock()
         }
-
     }
 
     /// A reader-writer lock that never poisons (parking_lot's: task-fair, so a reader never
@@ -110,6 +109,8 @@ mod inner {
         }
     }
 
+    pub(crate) use std::thread::yield_now;
+
     /// How many threads can run at once, as std reports it (1 if it cannot tell).
     pub(crate) fn available_parallelism() -> usize {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -145,7 +146,6 @@ mod inner {
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
         }
-
     }
 
     /// loom's reader-writer lock, with std's poisoning taken off to match the parking_lot side.
@@ -225,6 +225,8 @@ mod inner {
             self.len() == 0
         }
     }
+
+    pub(crate) use loom::thread::yield_now;
 
     /// Fixed under loom, so that a model's shard count does not depend on the machine.
     pub(crate) fn available_parallelism() -> usize {

@@ -57,14 +57,22 @@ fn a_shard_count_that_is_not_a_power_of_two_is_refused_with_the_nearest_powers()
     }
 }
 
+/// The capacity belongs to the whole cache, so a shard count above it is no error: some shards
+/// just hold nothing, and a resize below the shard count works too.
 #[test]
-fn more_shards_than_capacity_are_refused_with_the_most_that_fit() {
-    let error = build_error(Cache::builder().capacity(5).shards(8));
-    assert_eq!(error, BuildError::MoreShardsThanCapacity { shards: 8, capacity: 5 });
-    assert_says(&error, &["8 shards", "capacity of 5", "at most 4 shards"]);
-    // As many shards as entries is fine: one entry each.
-    let cache = Cache::<u32, u32>::builder().capacity(8).shards(8).build().unwrap();
-    assert!(cache.shard_stats().iter().all(|shard| shard.share == 1));
+fn more_shards_than_capacity_are_accepted_and_keep_the_capacity() {
+    let cache = Cache::<u32, u32>::builder().capacity(5).shards(8).build().unwrap();
+    assert_eq!((cache.capacity(), cache.shard_count()), (5, 8));
+    for key in 0..5 {
+        cache.insert(key, key);
+    }
+    assert_eq!(cache.len(), 5, "nothing evicted while the cache had room");
+    for key in 5..40 {
+        cache.insert(key, key);
+        assert_eq!(cache.len(), 5);
+    }
+    assert_eq!(cache.resize(2), Ok(()));
+    assert_eq!((cache.capacity(), cache.len(), cache.weight()), (2, 2, 2));
 }
 
 #[test]
@@ -94,25 +102,17 @@ fn setting_the_hasher_after_the_callback_is_refused_instead_of_dropping_the_call
     assert!(cache.is_ok());
 }
 
-/// One shard's share above what a shard can index is refused before anything is allocated
-/// (the test would run out of memory otherwise).
+/// Any capacity builds and allocates nothing up front: it is a budget of weight (bytes, with
+/// a weigher), not a count of slots. (A shard still indexes at most 2^32 - 1 entries, and one
+/// that full evicts its own least recent entry.)
 #[test]
-#[cfg(target_pointer_width = "64")]
-fn a_share_too_large_for_one_shard_is_refused_before_allocating() {
-    let error = build_error(Cache::builder().capacity(usize::MAX).shards(1));
-    let BuildError::ShareTooLarge { share, max } = error else {
-        panic!("expected ShareTooLarge, got {error:?}");
-    };
-    assert_eq!(share, usize::MAX);
-    assert!(max < share);
-    assert_says(&error, &[&share.to_string(), &max.to_string(), "more shards"]);
-    // The largest share that fits is accepted, and allocates nothing up front.
-    let cache = Cache::<u32, u32>::builder().capacity(max).shards(1).build().unwrap();
-    assert_eq!(cache.capacity(), max);
+fn the_largest_capacity_builds_without_allocating() {
+    let cache = Cache::<u32, u32>::builder().capacity(usize::MAX).shards(1).build().unwrap();
+    assert_eq!(cache.capacity(), usize::MAX);
+    cache.insert(1, 1);
+    assert_eq!((cache.get(&1), cache.weight()), (Some(1), 1));
 }
 
-/// Each refusal is about one setting, so the first problem found is reported, and fixing it
-/// reveals the next: the user is never told two different things at once.
 /// A capacity too large for the default shard count's shares gets more shards, not a refusal:
 /// `capacity(1 << 40)` used to fail with `ShareTooLarge` on a machine with few cores (the
 /// default count came from the cores alone), while it built on 64 cores.
@@ -123,17 +123,17 @@ fn a_huge_capacity_gets_enough_default_shards_for_its_shares() {
     assert_eq!(cache.capacity(), 1 << 40);
     let shards = cache.shard_count();
     assert!(shards.is_power_of_two() && shards <= MAX_SHARDS, "{shards} shards");
-    let share = cache.shard_stats()[0].share;
-    assert!(share as u64 <= u64::from(u32::MAX), "a share of {share} is more than a shard indexes");
+    let indexable = shards as u64 * u64::from(u32::MAX);
+    assert!(indexable >= 1 << 40, "{shards} shards cannot index 2^40 entries");
     cache.insert(1, 1);
     assert_eq!(cache.get(&1), Some(1));
 }
 
-/// Absurd shard counts and capacities are refused with a typed error, before anything is
-/// allocated: `shards(1 << 40)` used to abort on a failed allocation, and
+/// Absurd shard counts are refused with a typed error, before anything is allocated:
+/// `shards(1 << 40)` used to abort on a failed allocation, and
 /// `capacity(usize::MAX).shards(1 << 62)` to panic with "capacity overflow".
 #[test]
-fn absurd_shard_counts_and_capacities_are_refused_with_a_typed_error() {
+fn absurd_shard_counts_are_refused_with_a_typed_error() {
     let too_many = |shards| BuildError::TooManyShards { shards, max: MAX_SHARDS };
     let err = build_error(Cache::builder().capacity(usize::MAX).shards(1 << 40));
     assert_eq!(err, too_many(1 << 40));
@@ -142,22 +142,20 @@ fn absurd_shard_counts_and_capacities_are_refused_with_a_typed_error() {
     assert_eq!(err, too_many(1 << 62));
     let err = build_error(Cache::builder().capacity(usize::MAX).shards(MAX_SHARDS * 2));
     assert_eq!(err, too_many(MAX_SHARDS * 2));
-    let err = build_error(Cache::builder().capacity(usize::MAX));
-    assert!(matches!(err, BuildError::CapacityTooLarge { capacity: usize::MAX, .. }), "{err:?}");
-    assert_says(&err, &["capacity", "at most"]);
     // The most shards are accepted.
     let cache = Cache::<u32, u32>::builder().capacity(MAX_SHARDS).shards(MAX_SHARDS).build();
     assert_eq!(cache.unwrap().shard_count(), MAX_SHARDS);
 }
 
+/// Each refusal is about one setting, so the first problem found is reported, and fixing it
+/// reveals the next: the user is never told two different things at once.
 #[test]
 fn fixing_each_reported_problem_in_turn_leads_to_a_cache() {
     let mut errors = Vec::new();
-    let attempts: [fn() -> shardlru::Builder<u32, u32>; 4] = [
+    let attempts: [fn() -> shardlru::Builder<u32, u32>; 3] = [
         || Cache::builder().shards(6).max_pending_callbacks(0),
         || Cache::builder().capacity(2).shards(6).max_pending_callbacks(0),
         || Cache::builder().capacity(2).shards(4).max_pending_callbacks(0),
-        || Cache::builder().capacity(2).shards(2).max_pending_callbacks(0),
     ];
     for attempt in attempts {
         errors.push(build_error(attempt()));
@@ -167,11 +165,10 @@ fn fixing_each_reported_problem_in_turn_leads_to_a_cache() {
         [
             BuildError::MissingCapacity,
             BuildError::ShardsNotPowerOfTwo { shards: 6 },
-            BuildError::MoreShardsThanCapacity { shards: 4, capacity: 2 },
             BuildError::ZeroMaxPendingCallbacks,
         ]
     );
-    let cache = Cache::<u32, u32>::builder().capacity(2).shards(2).max_pending_callbacks(1).build();
+    let cache = Cache::<u32, u32>::builder().capacity(2).shards(4).max_pending_callbacks(1).build();
     assert!(cache.is_ok());
 }
 
@@ -186,9 +183,8 @@ fn filled(capacity: usize, shards: usize) -> Cache<u32, u32> {
 }
 
 /// Everything a refused resize could have changed.
-fn observe(cache: &Cache<u32, u32>) -> (usize, usize, Vec<(u32, u32)>, Vec<usize>) {
-    let shares = cache.shard_stats().iter().map(|shard| shard.share).collect();
-    (cache.capacity(), cache.len(), cache.snapshot(), shares)
+fn observe(cache: &Cache<u32, u32>) -> (usize, usize, u64, Vec<(u32, u32)>) {
+    (cache.capacity(), cache.len(), cache.weight(), cache.snapshot())
 }
 
 #[test]
@@ -197,27 +193,18 @@ fn a_refused_resize_leaves_the_cache_unchanged() {
     let before = observe(&cache);
     assert_eq!(cache.resize(0), Err(ResizeError::ZeroCapacity));
     assert_eq!(observe(&cache), before);
-    assert_eq!(cache.resize(3), Err(ResizeError::FewerThanShards { capacity: 3, shards: 4 }));
-    assert_eq!(observe(&cache), before);
-    assert_says(&cache.resize(3).unwrap_err(), &["3", "4", "at least 4"]);
     assert_says(&cache.resize(0).unwrap_err(), &["0", "at least one"]);
     // The cache still works, and the smallest allowed resize is accepted.
-    assert_eq!(cache.resize(4), Ok(()));
-    assert_eq!((cache.capacity(), cache.len()), (4, 4));
+    assert_eq!(cache.resize(1), Ok(()));
+    assert_eq!((cache.capacity(), cache.len()), (1, 1));
 }
 
 #[test]
-#[cfg(target_pointer_width = "64")]
-fn a_resize_to_a_share_too_large_is_refused_and_leaves_the_cache_unchanged() {
+fn a_resize_to_the_largest_capacity_keeps_every_entry() {
     let cache = filled(16, 1);
-    let before = observe(&cache);
-    let error = cache.resize(usize::MAX).unwrap_err();
-    let ResizeError::ShareTooLarge { share, max } = error else {
-        panic!("expected ShareTooLarge, got {error:?}");
-    };
-    assert_eq!(share, usize::MAX);
-    assert!(max < share);
-    assert_eq!(observe(&cache), before);
+    let (_, len, weight, snapshot) = observe(&cache);
+    cache.resize(usize::MAX).unwrap();
+    assert_eq!(observe(&cache), (usize::MAX, len, weight, snapshot));
 }
 
 /// The default shard count is a power of two, at most the capacity, leaves each shard at least

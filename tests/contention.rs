@@ -158,7 +158,7 @@ fn per_shard_figures_add_up_to_the_totals() {
         assert_eq!(sum(|s| s.lock_acquisitions), stats.lock_acquisitions);
         assert_eq!(sum(|s| s.lock_contended), stats.lock_contended);
         assert_eq!(shards.iter().map(|s| s.len).sum::<usize>(), stats.len);
-        assert_eq!(shards.iter().map(|s| s.share).sum::<usize>(), stats.capacity);
+        assert_eq!(shards.iter().map(|s| s.weight).sum::<u64>(), stats.weight);
         // Each get and insert took one lock; every shard got some of them.
         assert_eq!(stats.lock_acquisitions, ops);
         assert_eq!(stats.hits + stats.misses + stats.inserts, ops);
