@@ -35,9 +35,10 @@ pub const SHARDS_PER_CORE: usize = 8;
 /// ```
 pub const MAX_SHARDS: usize = 1 << 16;
 
-/// The smallest share of the capacity the default shard count gives each shard. Below a few
-/// dozen entries per shard, an uneven spread of keys makes shards evict while the cache has room
-/// and the hit ratio falls; a cache that small gets fewer shards.
+/// The smallest share of the capacity the default shard count gives each shard. Under the
+/// default [`EvictionScope::Shard`] a shard evicts its own least recent entry; with fewer than a
+/// few dozen entries per shard that is a poor stand-in for the whole cache's least recent entry
+/// and the hit ratio falls, so a cache that small gets fewer shards.
 ///
 /// ```
 /// let cache = shardlru::Cache::<u32, u32>::builder()
@@ -79,10 +80,12 @@ pub enum EvictionScope {
     /// picked at random ("the power of two choices"). Nearly the hit ratio of `Global` for the
     /// cost of one extra word read, and a second lock for about half of the evictions.
     TwoChoices,
-    /// The inserting shard's own least recent entry, while it has one: the cheapest, as each
-    /// eviction stays under the lock already held. The cache still evicts only when the whole
-    /// cache is full, but a shard's hot keys can push out its entries while colder ones live in
-    /// other shards.
+    /// The inserting shard's own least recent entry, while it has one (otherwise the fullest
+    /// shard's): the default, and the cheapest, as each eviction stays under the lock already
+    /// held. The cache still evicts only when the whole cache is full. With keys spread over
+    /// the shards by their hash, and at least [`MIN_DEFAULT_SHARE`] entries per shard, it keeps
+    /// nearly the hit ratio of `Global` (BENCHMARKS.md, "Eviction scope"); a workload whose hot
+    /// keys crowd into a few shards is better served by `TwoChoices` or `Global`.
     #[default]
     Shard,
 }

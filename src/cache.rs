@@ -231,8 +231,8 @@ impl<K, V, S> Cache<K, V, S> {
         }
     }
 
-    /// How many entries the cache holds. Under concurrent writes this is a snapshot that may be
-    /// a few operations old; it takes no lock.
+    /// How many entries the cache holds. It takes no lock: under concurrent writes it may count
+    /// an insert in flight. Without a weigher it is never above [`capacity`](Self::capacity).
     ///
     /// ```
     /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(2).build()?;
@@ -243,7 +243,14 @@ impl<K, V, S> Cache<K, V, S> {
     /// # Ok::<(), shardlru::BuildError>(())
     /// ```
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|shard| shard.counters.len()).sum()
+        match self.weigher {
+            // Every entry weighs 1: the weight is the count, in one load. A sum of the shards'
+            // lengths, loaded one after another, could count an entry that an insert evicted
+            // from one shard for another already counted (loom: `two_inserters_race_for_the_
+            // last_slot`).
+            None => self.weight() as usize,
+            Some(_) => self.shards.iter().map(|shard| shard.counters.len()).sum(),
+        }
     }
 
     /// Whether the cache holds no entries (see [`len`](Self::len)).
@@ -375,6 +382,25 @@ impl<K, V, S> Cache<K, V, S> {
     /// ```
     pub fn shard_stats(&self) -> Vec<ShardStats> {
         self.shards.iter().map(|shard| shard.counters.snapshot(shard.lock.counts())).collect()
+    }
+
+    /// Checks every shard's invariants (`shard.rs`, `recency.rs`, `slab.rs`) before and after a
+    /// drain, and that the published lengths and weights add up: for loom models, once their
+    /// threads have joined.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn validate(&self) {
+        let mut weight = 0;
+        for shard in self.shards.iter() {
+            let mut guard = self.write(shard).expect("no lock is held");
+            guard.validate();
+            guard.drain();
+            guard.validate();
+            assert_eq!(shard.counters.len(), guard.len(), "a shard's published length is stale");
+            weight += guard.weight();
+        }
+        assert_eq!(self.weight(), weight, "the cache's weight is not the sum of its shards'");
+        assert!(weight <= self.capacity() as u64, "weight {weight} over the capacity");
     }
 
     /// This cache's id for re-entry detection (`lock.rs`): the address of its shard array,

@@ -274,7 +274,7 @@ impl Touches {
     }
 
     /// Checks invariants 1 and 2 of the module docs.
-    #[cfg(test)]
+    #[cfg(any(test, loom))]
     pub(crate) fn validate<T>(&self, slab: &Slab<T>) {
         let pushed = self.log_len.load(Relaxed);
         let mut logged: Vec<u32> =

@@ -133,7 +133,7 @@ impl<T> Slab<T> {
         let len = self.nodes.len();
         assert!(len < MAX_LEN, "a slab holds at most {MAX_LEN} nodes");
         if len == self.nodes.capacity() {
-            let target = (len * 2).max(MIN_GROWTH).min(MAX_LEN);
+            let target = (len * 2).clamp(MIN_GROWTH, MAX_LEN);
             self.nodes.reserve_exact(target - len);
         }
         self.nodes.push(Node { value, prev: NIL, next: NIL, stamp: AtomicU64::new(0) });
@@ -232,7 +232,7 @@ impl<T> Slab<T> {
     }
 
     /// Walks the list both ways and checks every invariant in the module docs.
-    #[cfg(test)]
+    #[cfg(any(test, loom))]
     pub(crate) fn validate(&self) {
         let len = self.nodes.len();
         let mut seen = vec![false; len];

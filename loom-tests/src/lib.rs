@@ -6,6 +6,8 @@
 //! | file | protocol | guarantee checked |
 //! |---|---|---|
 //! | `capacity.rs` | shard lock, evict → queue | 1 (capacity), 3 (nothing lost) |
+//! | `global_capacity.rs` | the cache-wide weight claim, victim choice across shards | 1: never over capacity, no claim leaked; 2: the victim re-checked after a racing hit; 3 |
+//! | `recency.rs` | hits in read mode, touches drained by writes | 2: exact order of last use; shard invariants (log, stamps) |
 //! | `purge_cap.rs` | the pending-callback cap | ≤ cap callbacks at once; count back to 0; a refused purge strands nothing (cap 1 and 2) |
 //! | `handoff.rs` | queue → purge hand-off | 3: each queued entry delivered exactly once |
 //! | `purge_reentry.rs` | a purge inside a callback | 5: no recursion; the outer purge finishes |
@@ -83,12 +85,14 @@ pub fn assert_capacity<V>(cache: &TestCache<V>) {
     assert!(len <= capacity, "len {len} over capacity {capacity}");
 }
 
-/// [`assert_capacity`], and every shard within its share; for after the threads join.
-pub fn assert_shares<V>(cache: &TestCache<V>) {
+/// [`assert_capacity`], the published weights adding up to the cache's, and every shard's
+/// invariants (`Cache::validate`, which exists under `--cfg loom` only); for after the threads
+/// join.
+pub fn assert_settled<V>(cache: &TestCache<V>) {
     assert_capacity(cache);
-    for (index, shard) in cache.shard_stats().iter().enumerate() {
-        assert!(shard.len <= shard.share, "shard {index} holds {} over its share", shard.len);
-    }
+    let weights: u64 = cache.shard_stats().iter().map(|shard| shard.weight).sum();
+    assert_eq!(weights, cache.weight(), "the shards' weights do not add up to the cache's");
+    cache.validate();
 }
 
 /// Runs `model` in every interleaving loom explores, under `LOOM_MAX_PREEMPTIONS` (or
@@ -135,6 +139,20 @@ pub fn ledger_cache(
     let delivered = Arc::clone(&ledger);
     let cache = builder.on_evict(move |_cache, evicted| delivered.deliver(evicted.key)).build();
     (Arc::new(cache.unwrap()), ledger)
+}
+
+/// Spawns a loom thread that runs `body` on `cache` and then checks, as its caller may rely on,
+/// that the call ended within the capacity ([`assert_capacity`]).
+pub fn spawn_on<T: 'static>(
+    cache: &Arc<TestCache>,
+    body: impl FnOnce(&TestCache) -> T + 'static,
+) -> loom::thread::JoinHandle<T> {
+    let cache = Arc::clone(cache);
+    loom::thread::spawn(move || {
+        let result = body(&cache);
+        assert_capacity(&cache);
+        result
+    })
 }
 
 /// Inserts each of `keys` (as its own value) from a loom thread of its own, runs `then` on that

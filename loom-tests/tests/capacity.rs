@@ -7,18 +7,22 @@
 
 use loom::thread;
 use loom_tests::{
-    Arc, assert_capacity, assert_shares, builder, keys_in_shard, ledger_cache, run_model,
+    Arc, assert_capacity, assert_settled, builder, keys_in_shard, ledger_cache, run_model,
 };
+use shardlru::EvictionScope;
 
 #[test]
 fn two_inserters_and_a_purger_on_one_shard() {
     run_model("capacity::two_inserters_and_a_purger_on_one_shard", || {
-        // Capacity 2 over 2 shards: a share of 1 each. `old`, `a` and `b` land in shard 0,
-        // `other` in shard 1, which the race must leave alone.
+        // Capacity 2 over 2 shards, each insert into the full cache evicting in its own shard
+        // (`EvictionScope::Shard`). `old`, `a` and `b` land in shard 0, `other` in shard 1,
+        // which the race must leave alone.
         let [old, a, b] = keys_in_shard::<3>(0, 2);
         let [other] = keys_in_shard::<1>(1, 2);
-        let (cache, ledger) =
-            ledger_cache(builder(2, 2).max_pending_callbacks(1), &[old, a, b, other]);
+        let (cache, ledger) = ledger_cache(
+            builder(2, 2).eviction_scope(EvictionScope::Shard).max_pending_callbacks(1),
+            &[old, a, b, other],
+        );
         cache.insert(old, 0);
         cache.insert(other, 0);
         let lens: Vec<_> = cache.shard_stats().iter().map(|shard| shard.len).collect();
@@ -46,7 +50,7 @@ fn two_inserters_and_a_purger_on_one_shard() {
         }
         purger.join().unwrap();
 
-        assert_shares(&cache);
+        assert_settled(&cache);
         assert_eq!(cache.len(), 2);
         assert!(cache.contains_key(&other), "the other shard lost its entry");
         // A purge refused at the cap leaves its entry to the slot holder, which looks again
