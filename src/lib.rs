@@ -5,19 +5,28 @@
 //! # Design
 //!
 //! ```text
-//!  caller threads                 shards (N, power of two)             purge (any thread)
-//!  ───────────────               ───────────────────────────           ───────────────────
-//!  get/insert/remove ──hash(k)──▶ shard[i]: Mutex<LRU list + table> ─evict─▶ eviction queue ──▶ callback(k, v, cause)
-//!    hash computed                 one lock per shard; strict LRU         lock-free MPSC;        run OUTSIDE every shard
-//!    before locking                order inside the shard                 pushes never block     lock, at most `cap` at once
+//!  caller threads                 shards (N, power of two)                  purge (any thread)
+//!  ───────────────               ────────────────────────────────           ───────────────────
+//!  get/insert/remove ──hash(k)──▶ shard[i]: RwLock<table + list + touches> ─evict─▶ eviction queue ──▶ callback(k, v, cause)
+//!    hash (and weight)             hits record touches (read mode when        lock-free MPSC;        run OUTSIDE every shard
+//!    computed before               the lock is busy); writes drain them       pushes never block     lock, at most `cap` at once
+//!    any lock                      into exact LRU order
 //! ```
 //!
 //! * **Shards.** The key space is split over N independently locked shards, chosen by the key's
 //!   hash (ahash by default, any `BuildHasher` through the builder). The hash is computed once,
-//!   before locking, and reused inside the shard. Each shard is a strict LRU over its share of
-//!   the capacity: a `hashbrown::HashTable` of indices into a dense slab threaded on an
-//!   index-linked recency list. No allocation per entry on the steady-state path (a full shard
+//!   before locking, and reused inside the shard. Each shard keeps its entries in exact order of
+//!   last use: a `hashbrown::HashTable` of indices into a dense slab threaded on an
+//!   index-linked recency list. No allocation per entry on the steady-state path (a full cache
 //!   recycles its victim's node), no `Rc`/`RefCell`, no `unsafe`.
+//! * **Hits.** A hit relinks nothing: it stamps its node and, on the node's first touch since
+//!   the last drain, logs it; the next write drains the log in stamp order. A hit takes the
+//!   shard's lock in write mode when it is free, and in read mode beside other hits when it is
+//!   not, so [`Cache`] is `Sync` only when `K` and `V` are `Sync` too.
+//! * **One capacity.** The capacity, in entries or in the weight a [`Builder::weigher`] gives,
+//!   belongs to the whole cache: an insert claims its weight from one cache-wide total, and an
+//!   insert into a full cache evicts the entry its [`EvictionScope`] chooses (its own shard's
+//!   least recent by default, or the older of two shards', or the whole cache's).
 //! * **Eviction queue.** A full shard unlinks its least recently used entry and the cache pushes
 //!   `(key, value, cause)` onto a lock-free queue (crossbeam's `SegQueue`) after releasing the
 //!   shard lock. With no callback configured, evicted entries are dropped instead, still outside
@@ -28,10 +37,13 @@
 //!
 //! # Guarantees
 //!
-//! 1. **Capacity.** After any call returns, `len() <= capacity()`; the shards' shares add up to
-//!    the capacity exactly.
-//! 2. **Recency.** `get` and `insert` make an entry its shard's most recently used; `peek` and
-//!    `contains_key` do not.
+//! 1. **Capacity.** The cache evicts only when its entries no longer fit the capacity, and
+//!    after any call returns, `weight() <= capacity()` (without a weigher, `len() == weight()`).
+//!    An entry heavier than the whole capacity is not stored: it goes to the callback as
+//!    [`RemovalCause::TooHeavy`].
+//! 2. **Recency.** `get` and `insert` make an entry the most recently used; `peek` and
+//!    `contains_key` do not. Each shard is an exact LRU; with [`EvictionScope::Global`], one
+//!    thread sees the cache evict exactly as one LRU list would.
 //! 3. **Nothing is lost.** A value leaves the cache exactly once: handed back to a caller
 //!    (`remove`, the old value from `insert`) or handed to the callback (capacity eviction,
 //!    `clear`, a shrinking `resize`). Entries still queued when the cache is dropped are
@@ -98,7 +110,7 @@
 //!   stderr), and the purge goes on; the callback stays in use.
 //!   [`Builder::resume_callback_panics`] makes the panic resume in the purging caller instead.
 //! * **Panics in `Hash`, `Eq`, `Clone` or `Drop`** leave the cache consistent: shard code runs
-//!   `Eq` before it mutates (a `get` relinks its entry and then clones the value, so a panicking
+//!   `Eq` before it mutates (a `get` records its touch and then clones the value, so a panicking
 //!   `Clone` leaves the entry most recent, nothing more), drops happen after the lock is
 //!   released, and locks never poison. A report handler that panics is caught like the
 //!   callback. `remove` purges before it takes its value out, and a replacing `insert` does not
@@ -113,16 +125,19 @@
 //!
 //! # Tuning
 //!
-//! * [`Builder::shards`]: more shards, less lock contention; fewer shards, a hit ratio closer to
-//!   one global LRU. [`Cache::stats`] and [`Cache::shard_stats`] report lock contention and how
-//!   full each shard is.
+//! * [`Builder::shards`]: more shards, less lock contention. Under the default eviction scope,
+//!   fewer shards also keep the hit ratio closer to one global LRU; under
+//!   [`EvictionScope::Global`] the shard count changes only contention. [`Cache::stats`] and
+//!   [`Cache::shard_stats`] report lock contention and what each shard holds.
+//! * [`Builder::eviction_scope`]: which shards' least recent entries an eviction compares.
 //! * [`Builder::max_pending_callbacks`]: small for blocking, I/O-bound callbacks, large for
 //!   cheap ones.
 //!
 //! # Verification
 //!
-//! The concurrent protocol (shard lock and queue hand-off, the purge and its cap, re-entry
-//! detection, statistics) is written against a `sync` facade that switches to loom's
+//! The concurrent protocol (shard lock and queue hand-off, hits in read mode, the cache-wide
+//! weight and the victim choice, the purge and its cap, re-entry detection, statistics) is
+//! written against a `sync` facade that switches to loom's
 //! primitives under `--cfg loom`; the models live in the `loom-tests` crate of the repository.
 
 #![deny(missing_docs)]

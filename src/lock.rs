@@ -1,6 +1,14 @@
-//! The shard lock: a mutex that a thread already holding a shard lock never waits for (guarantee
-//! 6), and that counts how often it was found held (the contention statistic users tune the
-//! shard count by).
+//! The shard lock: a reader-writer lock that a thread already holding a shard lock never waits
+//! for (guarantee 6), that a hit takes in the cheaper mode the moment allows, and that counts how
+//! often it was found held (the contention statistic users tune the shard count by).
+//!
+//! # Modes
+//!
+//! Writes (insert, remove, eviction, the drain of recorded hits, iteration) take write mode.
+//! Peeks take read mode. A hit takes write mode if the lock is free at once (one
+//! compare-exchange, after which it records its touch with plain stores), and otherwise read
+//! mode beside the other readers ([`ShardLock::lock_for_hit`]; `recency.rs` explains the two
+//! ways a hit records).
 //!
 //! # Never wait while holding a lock
 //!
@@ -10,8 +18,8 @@
 //! the same cache and waits for this one, or against another thread that holds a lock of the
 //! second cache and waits, inside that cache's `Eq` or `Clone`, for this one (two caches, ABBA).
 //! So the rule is: **a thread that holds any shard lock never blocks on another**.
-//! [`ShardLock::lock`] takes a lock in one of two ways, decided by the thread's record of held
-//! locks (`nesting.rs`):
+//! Every acquisition, in either mode, goes one of two ways, decided by the thread's record of
+//! held locks (`nesting.rs`):
 //!
 //! * holding nothing (every call from outside user code): wait for the lock as usual;
 //! * holding a lock already: refuse a lock of a cache on the record ([`BusyCause::Reentered`]),
@@ -29,14 +37,15 @@
 //!
 //! # Contention counting
 //!
-//! [`ShardLock::lock`] tries the lock first and counts a failure in `contended` before blocking,
-//! so the uncontended path costs what a plain `lock` costs. A refused try counts as contended
-//! too. `acquisitions` is bumped by the holder (a plain load and store: only the holder writes
-//! it).
+//! An acquisition tries the lock first and counts a failure in `contended` before blocking, so
+//! the uncontended path costs what a plain lock costs. A refused try counts as contended too, and
+//! so does a hit that found the lock held and joined the readers. `acquisitions` counts both
+//! modes: a writer bumps it with a plain load and store (it holds the lock alone), a reader with
+//! a `fetch_add`.
 //!
 //! # Release
 //!
-//! A guard releases the mutex first and then leaves the record; when that leaves the record
+//! A guard releases the lock first and then leaves the record; when that leaves the record
 //! empty (the thread's outermost lock), it runs the cache drops put off while the lock was held
 //! (`nesting.rs`), now that no lock is held.
 

@@ -76,12 +76,36 @@ pub trait Contender<K: Key, V: Value>: Send + Sync + Sized {
     fn len(&self) -> usize;
 }
 
-/// shardlru with its defaults (shard count from the machine, ahash).
-pub struct ShardLru<K, V>(shardlru::Cache<K, V>);
+/// shardlru with its defaults (shard count from the machine, ahash), but for the setting that
+/// `VARIANT` names: [`Variant::Default`], or one other eviction scope, or a weigher.
+pub struct ShardLru<K, V, const VARIANT: u8 = { Variant::Default as u8 }>(shardlru::Cache<K, V>);
 
-impl<K: Key, V: Value> Contender<K, V> for ShardLru<K, V> {
+/// The settings shardlru is measured under besides its defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Variant {
+    Default,
+    /// `EvictionScope::TwoChoices`.
+    TwoChoices,
+    /// `EvictionScope::Global`.
+    Global,
+    /// A weigher that gives every entry weight 1 (so the same capacity): its cost alone.
+    Weigher,
+}
+
+impl<K: Key, V: Value, const VARIANT: u8> Contender<K, V> for ShardLru<K, V, VARIANT> {
     fn build(capacity: usize, hook: Hook) -> Self {
         let builder = shardlru::Cache::builder().capacity(capacity);
+        let builder = match VARIANT {
+            v if v == Variant::TwoChoices as u8 => {
+                builder.eviction_scope(shardlru::EvictionScope::TwoChoices)
+            }
+            v if v == Variant::Global as u8 => {
+                builder.eviction_scope(shardlru::EvictionScope::Global)
+            }
+            v if v == Variant::Weigher as u8 => builder.weigher(|_key, _value| 1),
+            _ => builder,
+        };
         let builder =
             if hook.is_none() { builder } else { builder.on_evict(move |_, _| hook.fire()) };
         Self(builder.build().expect("a valid configuration"))
@@ -289,7 +313,7 @@ impl<K: Key, V: Value> Contender<K, V> for DashMap<K, V> {
 /// Which adapter a [`Spec`] names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    ShardLru,
+    ShardLru(Variant),
     Moka,
     QuickCache,
     QuickCacheLifecycle,
@@ -318,10 +342,15 @@ pub const QUICK_CACHE_HOOKED: &str = "quick_cache+lifecycle";
 
 /// Every contender, in table order.
 pub const CONTENDERS: &[Spec] = &[
-    Spec { name: "shardlru", kind: Kind::ShardLru, hooked: false, baseline: QUICK_CACHE },
+    Spec {
+        name: "shardlru",
+        kind: Kind::ShardLru(Variant::Default),
+        hooked: false,
+        baseline: QUICK_CACHE,
+    },
     Spec {
         name: "shardlru+callback",
-        kind: Kind::ShardLru,
+        kind: Kind::ShardLru(Variant::Default),
         hooked: true,
         baseline: QUICK_CACHE_HOOKED,
     },
@@ -337,6 +366,24 @@ pub const CONTENDERS: &[Spec] = &[
     Spec { name: "Mutex<lru>", kind: Kind::LruMutex, hooked: false, baseline: QUICK_CACHE },
     Spec { name: "64xMutex<lru>", kind: Kind::LruSharded, hooked: false, baseline: QUICK_CACHE },
     Spec { name: "dashmap", kind: Kind::DashMap, hooked: false, baseline: QUICK_CACHE },
+    Spec {
+        name: "shardlru/two-choices",
+        kind: Kind::ShardLru(Variant::TwoChoices),
+        hooked: false,
+        baseline: QUICK_CACHE,
+    },
+    Spec {
+        name: "shardlru/global",
+        kind: Kind::ShardLru(Variant::Global),
+        hooked: false,
+        baseline: QUICK_CACHE,
+    },
+    Spec {
+        name: "shardlru+weigher",
+        kind: Kind::ShardLru(Variant::Weigher),
+        hooked: false,
+        baseline: QUICK_CACHE,
+    },
 ];
 
 /// Work to do with one contender type: [`Spec::visit`] calls `visit` with the adapter named by
@@ -349,7 +396,16 @@ pub trait Visit<K: Key, V: Value> {
 impl Spec {
     pub fn visit<K: Key, V: Value, F: Visit<K, V>>(&self, work: F) -> F::Out {
         match self.kind {
-            Kind::ShardLru => work.visit::<ShardLru<K, V>>(self),
+            Kind::ShardLru(Variant::Default) => work.visit::<ShardLru<K, V>>(self),
+            Kind::ShardLru(Variant::TwoChoices) => {
+                work.visit::<ShardLru<K, V, { Variant::TwoChoices as u8 }>>(self)
+            }
+            Kind::ShardLru(Variant::Global) => {
+                work.visit::<ShardLru<K, V, { Variant::Global as u8 }>>(self)
+            }
+            Kind::ShardLru(Variant::Weigher) => {
+                work.visit::<ShardLru<K, V, { Variant::Weigher as u8 }>>(self)
+            }
             Kind::Moka => work.visit::<Moka<K, V>>(self),
             Kind::QuickCache => work.visit::<QuickCache<K, V>>(self),
             Kind::QuickCacheLifecycle => work.visit::<QuickCache<K, V, HookLifecycle>>(self),
