@@ -684,12 +684,11 @@ impl Report<'_> {
                 contenders::Kind::LruSharded => RGBColor(148, 103, 189),
                 contenders::Kind::DashMap => RGBColor(127, 127, 127),
             };
-            let width =
-                if spec.kind == contenders::Kind::ShardLru(contenders::Variant::Default) {
-                    3
-                } else {
-                    2
-                };
+            let width = if spec.kind == contenders::Kind::ShardLru(contenders::Variant::Default) {
+                3
+            } else {
+                2
+            };
             (color, width, spec.hooked)
         };
         let root = SVGBackend::new(path, (1280, 1000)).into_drawing_area();

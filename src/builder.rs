@@ -14,9 +14,10 @@ use ahash::RandomState;
 /// high enough never to bind for cheap callbacks).
 pub const DEFAULT_MAX_PENDING_CALLBACKS: usize = 8192;
 
-/// Default shards per available core, before rounding up to a power of two. A `get` takes its
-/// shard's lock exclusively (it moves the entry to the front), so the share of lock acquisitions
-/// that wait grows with (threads − 1) / shards; the figures behind this choice, measured with
+/// Default shards per available core, before rounding up to a power of two. Writes take their
+/// shard's lock exclusively, and so does a hit when the lock is free (otherwise it joins the
+/// readers), so the share of lock acquisitions that find the lock held grows with
+/// (threads − 1) / shards; the figures behind this choice, measured with
 /// the tuner, are in the README ("Choosing the shard count").
 ///
 /// ```
@@ -144,8 +145,7 @@ impl<K, V> Builder<K, V, RandomState> {
 
 impl<K, V, S> Builder<K, V, S> {
     /// The most weight the cache holds: the most entries, unless a
-    /// [`weigher`](Self::weigher) gives entries weights. Required; at least 1 and at least the
-    /// shard count.
+    /// [`weigher`](Self::weigher) gives entries weights. Required; at least 1.
     ///
     /// The capacity belongs to the whole cache: it evicts only when all its shards together are
     /// full (see [`EvictionScope`] for which entry it evicts then).
@@ -154,14 +154,14 @@ impl<K, V, S> Builder<K, V, S> {
         self
     }
 
-    /// How many shards, each with its own lock: a power of two, at most the capacity and at
-    /// most [`MAX_SHARDS`].
+    /// How many shards, each with its own lock: a power of two, at most [`MAX_SHARDS`].
     ///
     /// Defaults to: [`SHARDS_PER_CORE`] × the available parallelism, rounded up to a power of
     /// two, lowered so that the capacity is at least [`MIN_DEFAULT_SHARE`] per shard (and at
     /// least one shard), and raised where a shard would have to index more entries than it can.
-    /// More shards mean fewer threads waiting on one lock; the shard count costs no hit ratio
-    /// (the capacity is global), except under [`EvictionScope::Shard`].
+    /// More shards mean fewer threads waiting on one lock. The capacity belongs to the whole
+    /// cache whatever the count; under the default [`EvictionScope::Shard`], many small shards
+    /// also make each shard's least recent entry a poorer stand-in for the cache's.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
         self

@@ -647,9 +647,10 @@ impl<K, V, S> Cache<K, V, S> {
                 self.publish(shard, &mut guard);
                 drained
             };
-            // The shard lock is released: the entries have left.
-            for (key, value, weight) in drained {
-                self.release(weight);
+            // The shard lock is released: the entries have left. Their weight goes back before
+            // the first of them is dropped, as a drop may panic.
+            self.release(drained.iter().map(|&(_, _, weight)| weight).sum());
+            for (key, value, _) in drained {
                 self.hand_off(Evicted { key, value, cause: RemovalCause::Clear });
             }
         }
@@ -662,7 +663,7 @@ impl<K, V, S> Cache<K, V, S> {
     ///
     /// # Errors
     ///
-    /// [`ResizeError`] if `capacity` is 0 or below the shard count; the cache is unchanged.
+    /// [`ResizeError::ZeroCapacity`] if `capacity` is 0; the cache is unchanged.
     ///
     /// # Panics
     ///

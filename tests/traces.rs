@@ -95,7 +95,8 @@ impl Trace {
             let Some(tolerance) = tolerance else { continue };
             let most = 1 << (capacity / MIN_DEFAULT_SHARE).max(1).ilog2();
             for shards in [None, Some(most)] {
-                for scope in [EvictionScope::Shard, EvictionScope::TwoChoices, EvictionScope::Global]
+                for scope in
+                    [EvictionScope::Shard, EvictionScope::TwoChoices, EvictionScope::Global]
                 {
                     let (hits, shards) = replay(keys, capacity, shards, scope);
                     let points = 100.0 * (hits as f64 - exact as f64) / requests;
@@ -125,18 +126,12 @@ static LOOP: Trace =
     Trace::new("loop.trace.gz", &[(1_010, 0), (1_011, 504_489)], &[None, Some(1.0)]);
 
 /// OLTP (914,145 requests) at the ARC paper's sizes.
-static OLTP: Trace = Trace::new(
-    "OLTP.lis.zst",
-    &[(1_000, 300_122), (2_000, 388_235)],
-    &[Some(0.3), Some(0.3)],
-);
+static OLTP: Trace =
+    Trace::new("OLTP.lis.zst", &[(1_000, 300_122), (2_000, 388_235)], &[Some(0.3), Some(0.3)]);
 
 /// multi2 (26,311 requests) at cache2k-benchmark's sizes.
-static MULTI2: Trace = Trace::new(
-    "multi2.trace.gz",
-    &[(600, 9_769), (1_800, 12_757)],
-    &[Some(0.3), Some(0.3)],
-);
+static MULTI2: Trace =
+    Trace::new("multi2.trace.gz", &[(600, 9_769), (1_800, 12_757)], &[Some(0.3), Some(0.3)]);
 
 #[test]
 fn loop_trace_gives_exact_lru_hits_with_one_shard() {
