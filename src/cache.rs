@@ -210,7 +210,7 @@ impl<K, V, S> Cache<K, V, S> {
         let shards: Box<[_]> = (0..shards)
             .map(|_| {
                 CachePadded::new(LockedShard {
-                    lock: ShardLock::new(Shard::new()),
+                    lock: ShardLock::new(Shard::new(scope != EvictionScope::Shard)),
                     counters: ShardCounters::new(),
                     tail_stamp: AtomicU64::new(EMPTY),
                 })

@@ -105,11 +105,15 @@ pub(crate) struct Touches {
     log_len: AtomicUsize,
     /// A reusable buffer for sorting a drain's nodes by stamp: write mode only.
     sorted: Vec<(u64, NodeId)>,
+    /// Whether stamps are compared across shards, and so chained through each thread's last
+    /// stamp (see "Stamps across shards"); otherwise the shard's clock alone orders them.
+    across_shards: bool,
 }
 
 impl Touches {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(across_shards: bool) -> Self {
         Self {
+            across_shards,
             clock: AtomicU64::new(0),
             drained: 0,
             log: Box::new([]),
@@ -118,24 +122,26 @@ impl Touches {
         }
     }
 
-    /// This thread's last stamp (see "Stamps across shards").
+    /// This thread's last stamp (see "Stamps across shards"), or 0 if stamps stay in the shard.
     #[inline]
-    fn last_stamp() -> u64 {
-        LAST_STAMP.with(Cell::get)
+    fn last_stamp(&self) -> u64 {
+        if self.across_shards { LAST_STAMP.with(Cell::get) } else { 0 }
     }
 
     #[inline]
-    fn set_last_stamp(stamp: u64) {
-        LAST_STAMP.with(|cell| cell.set(stamp));
+    fn set_last_stamp(&self, stamp: u64) {
+        if self.across_shards {
+            LAST_STAMP.with(|cell| cell.set(stamp));
+        }
     }
 
     /// A new stamp, holding the lock in write mode: the clock moves with a plain store.
     #[inline]
     fn next_stamp_exclusive(&mut self) -> u64 {
         // Relaxed: write mode; no reader runs (see "Orderings").
-        let stamp = self.clock.load(Relaxed).max(Self::last_stamp()) + 1;
+        let stamp = self.clock.load(Relaxed).max(self.last_stamp()) + 1;
         self.clock.store(stamp, Relaxed);
-        Self::set_last_stamp(stamp);
+        self.set_last_stamp(stamp);
         stamp
     }
 
@@ -143,7 +149,7 @@ impl Touches {
     /// out and than every stamp this thread has taken.
     #[inline]
     fn next_stamp_shared(&self) -> u64 {
-        let last = Self::last_stamp();
+        let last = self.last_stamp();
         // Relaxed: see "Orderings"; the compare-exchange makes the stamp unique in the shard.
         let mut current = self.clock.load(Relaxed);
         let stamp = loop {
@@ -154,7 +160,7 @@ impl Touches {
                 Err(actual) => current = actual,
             }
         };
-        Self::set_last_stamp(stamp);
+        self.set_last_stamp(stamp);
         stamp
     }
 

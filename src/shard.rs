@@ -47,11 +47,13 @@ use hashbrown::HashTable;
 use std::borrow::Borrow;
 use std::mem;
 
-/// A key, its value, the key's hash and the entry's weight, as stored in the slab.
+/// A key, its value, the key's hash and the entry's weight, as stored in the slab: `repr(C)`,
+/// in the order a hit reads them (see `slab.rs`'s `Node`).
+#[repr(C)]
 struct Entry<K, V> {
+    hash: u64,
     key: K,
     value: V,
-    hash: u64,
     weight: u64,
 }
 
@@ -71,8 +73,11 @@ pub(crate) struct Shard<K, V> {
 }
 
 impl<K, V> Shard<K, V> {
-    pub(crate) fn new() -> Self {
-        Self { table: HashTable::new(), slab: Slab::new(), touches: Touches::new(), weight: 0 }
+    /// An empty shard; `across_shards`: whether its stamps are compared with other shards'
+    /// (see `recency.rs`).
+    pub(crate) fn new(across_shards: bool) -> Self {
+        let touches = Touches::new(across_shards);
+        Self { table: HashTable::new(), slab: Slab::new(), touches, weight: 0 }
     }
 
     #[inline]
@@ -353,7 +358,7 @@ mod tests {
 
     #[test]
     fn hits_in_read_mode_set_the_order_of_the_next_eviction() {
-        let mut shard = Shard::new();
+        let mut shard = Shard::new(true);
         for k in 0..4 {
             put(&mut shard, k, k * 10);
         }
@@ -369,7 +374,7 @@ mod tests {
 
     #[test]
     fn hits_in_write_mode_record_the_same_order() {
-        let mut shard = Shard::new();
+        let mut shard = Shard::new(true);
         for k in 0..4 {
             put(&mut shard, k, k * 10);
         }
@@ -383,7 +388,7 @@ mod tests {
 
     #[test]
     fn replacing_returns_the_old_value_and_the_spare_key() {
-        let mut shard = Shard::new();
+        let mut shard = Shard::new(true);
         put(&mut shard, 1, 10);
         put(&mut shard, 2, 20);
         let id = shard.lookup(hash(1), &1).unwrap();
@@ -395,7 +400,7 @@ mod tests {
 
     #[test]
     fn peek_does_not_change_recency() {
-        let mut shard = Shard::new();
+        let mut shard = Shard::new(true);
         put(&mut shard, 1, 10);
         put(&mut shard, 2, 20);
         assert_eq!(shard.peek(hash(1), &1), Some(&10));
@@ -404,7 +409,7 @@ mod tests {
 
     #[test]
     fn an_insert_in_place_of_the_least_recent_entry_recycles_its_node() {
-        let mut shard = Shard::new();
+        let mut shard = Shard::new(true);
         for k in 0..3 {
             put(&mut shard, k, k);
         }
@@ -417,7 +422,7 @@ mod tests {
 
     #[test]
     fn the_replaced_entry_is_never_its_own_victim() {
-        let mut shard = Shard::new();
+        let mut shard = Shard::new(true);
         put(&mut shard, 1, 1);
         let id = shard.lookup(hash(1), &1);
         assert!(shard.evict_lru(id).is_none(), "the only entry is the one kept");
@@ -428,7 +433,7 @@ mod tests {
 
     #[test]
     fn a_shard_larger_than_the_log_keeps_exact_order() {
-        let mut shard = Shard::new();
+        let mut shard = Shard::new(true);
         let n = LOG_MAX as u32 + 100;
         for k in 0..n {
             put(&mut shard, k, k);
@@ -481,7 +486,7 @@ mod tests {
         fn read_mode_hits_keep_the_shard_an_exact_lru(
             ops in proptest::collection::vec(op(), 0..120),
         ) {
-            let mut shard = Shard::new();
+            let mut shard = Shard::new(true);
             let mut model: VecDeque<u32> = VecDeque::new();
             let to_front = |model: &mut VecDeque<u32>, k: u32| {
                 if let Some(pos) = model.iter().position(|&m| m == k) {

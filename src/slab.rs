@@ -54,14 +54,18 @@ impl NodeId {
     }
 }
 
+/// `repr(C)`, stamp first: a hit reads the value's first fields (the shard puts the hash, the key
+/// and the value there) and writes the stamp, so these share the node's first 32 bytes and at
+/// most one node in four spans two cache lines for a hit (half of them did in Rust's order).
+#[repr(C)]
 struct Node<T> {
+    /// The stamp of the node's last use (see `recency.rs`).
+    stamp: AtomicU64,
     value: T,
     /// The next more recent node, or [`NIL`] at the head.
     prev: u32,
     /// The next less recent node, or [`NIL`] at the tail.
     next: u32,
-    /// The stamp of the node's last use (see `recency.rs`).
-    stamp: AtomicU64,
 }
 
 /// A node moved from index `from` to index `to` by [`Slab::remove`].
