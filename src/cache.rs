@@ -33,8 +33,15 @@
 //!   evicted under the lock already held, and in the common case its node is recycled for the
 //!   new entry; a victim elsewhere is evicted after the inserting shard's lock is released:
 //!   **a thread never holds two shard locks of one cache**.
+//! * Published stamps are hints: a hit raises its entry's stamp without publishing. Under
+//!   [`EvictionScope::Global`] the victim shard re-checks, under its lock and after its drain,
+//!   that its least recent entry is still the oldest, and passes the choice on if not
+//!   ([`Cache::evict_from`]; loom: `victim_choice_races_a_touch_of_the_tail`).
 //! * `limit` is what claims are checked against, and `capacity` what [`Cache::capacity`]
 //!   reports: they differ only while a `resize` runs (see there for the orderings).
+//! * Without a weigher, [`Cache::len`] is the weight: one load, never above the capacity. A sum
+//!   of the shards' lengths could count an entry twice while an insert moves capacity from one
+//!   shard to another.
 //!
 //! A call made while its thread holds a shard lock (from a key's `Eq`/`Borrow` or a value's
 //! `Clone`) never queues an entry: a write that would evict there is refused
