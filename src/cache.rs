@@ -57,7 +57,7 @@ use crate::nesting;
 use crate::purge::{OnEvict, PanicPolicy, Purger};
 use crate::shard::{EMPTY, Shard};
 use crate::slab::{MAX_LEN, NodeId};
-use crate::stats::{ShardCounters, ShardStats, Stats};
+use crate::stats::{GetCounters, ShardCounters, ShardStats, Stats};
 use crate::sync::{
     AtomicU64, Mutex,
     Ordering::{Acquire, Relaxed, Release, SeqCst},
@@ -127,7 +127,16 @@ pub struct Cache<K, V, S = RandomState> {
 }
 
 /// One shard behind its lock, with what the cache publishes about it.
+///
+/// `repr(C)`, in this order because of what a hit writes: its counter (`gets`), the lock's
+/// acquisition count, the lock word and the shard's clock (and, on a node's first touch, the
+/// log's length). With `ShardLock`, `Shard` and `Touches` laid out to match, these share the
+/// block's first 64-byte line, so a hit dirties one line of the shard, not three: at two
+/// threads, each line that the other thread wrote last has to move between cores
+/// (BENCHMARKS.md, notes).
+#[repr(C)]
 struct LockedShard<K, V> {
+    gets: GetCounters,
     lock: ShardLock<Shard<K, V>>,
     counters: ShardCounters,
     /// The stamp of the shard's least recent entry when it was last published, or `EMPTY`.
@@ -217,6 +226,7 @@ impl<K, V, S> Cache<K, V, S> {
         let shards: Box<[_]> = (0..shards)
             .map(|_| {
                 CachePadded::new(LockedShard {
+                    gets: GetCounters::new(),
                     lock: ShardLock::new(Shard::new(scope != EvictionScope::Shard)),
                     counters: ShardCounters::new(),
                     tail_stamp: AtomicU64::new(EMPTY),
@@ -388,7 +398,10 @@ impl<K, V, S> Cache<K, V, S> {
     /// # Ok::<(), shardlru::BuildError>(())
     /// ```
     pub fn shard_stats(&self) -> Vec<ShardStats> {
-        self.shards.iter().map(|shard| shard.counters.snapshot(shard.lock.counts())).collect()
+        self.shards
+            .iter()
+            .map(|shard| shard.counters.snapshot(&shard.gets, shard.lock.counts()))
+            .collect()
     }
 
     /// Checks every shard's invariants (`shard.rs`, `recency.rs`, `slab.rs`) before and after a
@@ -809,12 +822,12 @@ where
         match shard.lock.lock_for_hit(self.id()).map_err(|cause| Busy::new(cause, ()))? {
             HitGuard::Exclusive(mut guard) => {
                 let value = guard.get_exclusive(hash, key).cloned();
-                shard.counters.record_get_exclusive(value.is_some());
+                shard.gets.record_exclusive(value.is_some());
                 Ok(value)
             }
             HitGuard::Shared(guard) => {
                 let found = guard.get_shared(hash, key).map(|(value, full)| (value.clone(), full));
-                shard.counters.record_get_shared(found.is_some());
+                shard.gets.record_shared(found.is_some());
                 drop(guard);
                 let Some((value, log_full)) = found else { return Ok(None) };
                 if log_full {

@@ -67,12 +67,16 @@ pub(crate) fn holds_lock_of(cache: usize) -> bool {
 }
 
 /// A shard's reader-writer lock with its contention counters. See the module docs.
+///
+/// `repr(C)`, counters first: they share a cache line with the lock word (see `LockedShard` in
+/// `cache.rs`).
+#[repr(C)]
 pub(crate) struct ShardLock<T> {
-    lock: RwLock<T>,
     /// How many times the lock was taken, in either mode.
     acquisitions: AtomicU64,
     /// How many times a thread found the lock held against it (and waited, or was refused).
     contended: AtomicU64,
+    lock: RwLock<T>,
 }
 
 /// A [`ShardLock`] held in read mode: any number at once, no writer.

@@ -95,14 +95,19 @@ sync_thread_local! {
 }
 
 /// A shard's recency bookkeeping. See the module docs.
+///
+/// `repr(C)`: a hit writes `clock` and, on a first touch, `log_len`, and reads `drained`; these
+/// come first, so that they share the cache line of the lock word (see `LockedShard` in
+/// `cache.rs`).
+#[repr(C)]
 pub(crate) struct Touches {
     clock: AtomicU64,
     /// Written only in write mode; read by readers, who never run with a writer.
     drained: u64,
-    /// Room for `min(slab capacity, LOG_MAX)` nodes, resized by drains (with nothing logged).
-    log: Box<[AtomicU32]>,
     /// How many pushes the log has had since the last drain; may pass its length (overflow).
     log_len: AtomicUsize,
+    /// Room for `min(slab capacity, LOG_MAX)` nodes, resized by drains (with nothing logged).
+    log: Box<[AtomicU32]>,
     /// A reusable buffer for sorting a drain's nodes by stamp: write mode only.
     sorted: Vec<(u64, NodeId)>,
     /// Whether stamps are compared across shards, and so chained through each thread's last

@@ -64,10 +64,13 @@ pub(crate) type Removed<K, V> = (K, V, u64);
 pub(crate) const EMPTY: u64 = u64::MAX;
 
 /// One exact LRU shard. See the module docs.
+///
+/// `repr(C)`, `touches` first, for the layout `LockedShard` in `cache.rs` describes.
+#[repr(C)]
 pub(crate) struct Shard<K, V> {
+    touches: Touches,
     table: HashTable<NodeId>,
     slab: Slab<Entry<K, V>>,
-    touches: Touches,
     /// The total weight of the entries.
     weight: u64,
 }

@@ -5,22 +5,48 @@
 //! and a snapshot taken while other threads work may lag them by a few operations. The per-shard
 //! counters of write-mode operations are written only by the thread holding that shard's lock in
 //! write mode, so they are bumped with a plain load and store instead of a read-modify-write
-//! (the lock orders successive writers); `hits` and `misses` are bumped by readers, who hold the
-//! lock together, with `fetch_add`. The purge counters are written by any purging thread and
-//! use `fetch_add`, once per purge call.
+//! (the lock orders successive writers); `hits` and `misses` are bumped that way by a `get` in
+//! write mode, and with `fetch_add` by one in read mode, where readers hold the lock together.
+//! The purge counters are written by any purging thread and use `fetch_add`, once per purge
+//! call.
 //!
-//! `len` is stored with `Release` and loaded with `Acquire` by [`Cache::len`](crate::Cache::len),
-//! so that a length published after an insert that only a raised capacity allowed is seen with
-//! that capacity (the argument is at `Cache::resize`). On x86 all of these are plain moves.
+//! `len` is stored with `Release` and loaded with `Acquire` by [`Cache::len`](crate::Cache::len)
+//! (for a cache with a weigher; without one `len()` is the cache-wide weight), so that a length
+//! published after an insert that only a raised capacity allowed is seen with that capacity (the
+//! argument is at `Cache::resize`). On x86 all of these are plain moves.
 
 use crate::sync::{
     AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
 };
 
-/// Per-shard counters, next to the shard lock on the same padded cache line.
-pub(crate) struct ShardCounters {
+/// A shard's `get` counters. The cache keeps them just before the shard lock, on the cache line
+/// that every hit writes anyway (see `LockedShard` in `cache.rs`).
+pub(crate) struct GetCounters {
     hits: AtomicU64,
     misses: AtomicU64,
+}
+
+impl GetCounters {
+    pub(crate) fn new() -> Self {
+        Self { hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+    }
+
+    /// A `get` holding the lock in read mode.
+    #[inline]
+    pub(crate) fn record_shared(&self, hit: bool) {
+        // Relaxed: a statistic; readers share the lock, so this is a read-modify-write.
+        (if hit { &self.hits } else { &self.misses }).fetch_add(1, Relaxed);
+    }
+
+    /// A `get` holding the lock in write mode.
+    #[inline]
+    pub(crate) fn record_exclusive(&self, hit: bool) {
+        bump(if hit { &self.hits } else { &self.misses }, 1);
+    }
+}
+
+/// A shard's other counters, next to the shard lock on the same padded block.
+pub(crate) struct ShardCounters {
     inserts: AtomicU64,
     evictions: AtomicU64,
     /// A copy of the shard's length, so that `len()` takes no lock. `Release`/`Acquire`: see the
@@ -39,26 +65,11 @@ fn bump(counter: &AtomicU64, by: u64) {
 impl ShardCounters {
     pub(crate) fn new() -> Self {
         Self {
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
             inserts: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             len: AtomicUsize::new(0),
             weight: AtomicU64::new(0),
         }
-    }
-
-    /// A `get` holding the lock in read mode.
-    #[inline]
-    pub(crate) fn record_get_shared(&self, hit: bool) {
-        // Relaxed: a statistic; readers share the lock, so this is a read-modify-write.
-        (if hit { &self.hits } else { &self.misses }).fetch_add(1, Relaxed);
-    }
-
-    /// A `get` holding the lock in write mode.
-    #[inline]
-    pub(crate) fn record_get_exclusive(&self, hit: bool) {
-        bump(if hit { &self.hits } else { &self.misses }, 1);
     }
 
     // Every method below is called only while holding the shard's lock in write mode.
@@ -85,12 +96,16 @@ impl ShardCounters {
         self.len.load(Acquire)
     }
 
-    pub(crate) fn snapshot(&self, (lock_acquisitions, lock_contended): (u64, u64)) -> ShardStats {
+    pub(crate) fn snapshot(
+        &self,
+        gets: &GetCounters,
+        (lock_acquisitions, lock_contended): (u64, u64),
+    ) -> ShardStats {
         ShardStats {
             len: self.len.load(Relaxed),
             weight: self.weight.load(Relaxed),
-            hits: self.hits.load(Relaxed),
-            misses: self.misses.load(Relaxed),
+            hits: gets.hits.load(Relaxed),
+            misses: gets.misses.load(Relaxed),
             inserts: self.inserts.load(Relaxed),
             evictions: self.evictions.load(Relaxed),
             lock_acquisitions,
