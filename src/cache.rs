@@ -979,6 +979,8 @@ where
             Ok(guard) => guard,
             Err(cause) => return Err(Busy::new(cause, (key, value))),
         };
+        // A victim in another shard, chosen under this lock, for the slow path to evict first.
+        let mut elsewhere = None;
         // The lookup (user `Eq`) runs here: if it panics, `guard`, declared after `key` and
         // `value`, is dropped first, so they are dropped unlocked.
         if let Some(id) = guard.lookup(hash, &key) {
@@ -1000,7 +1002,9 @@ where
             drop(guard);
             self.purge();
             return Ok(None);
-        } else if let Some(lru_weight) = self.own_victim_fits(index, hash, &mut guard, weight) {
+        } else if let Some(lru_weight) =
+            self.own_victim_fits(index, hash, &mut guard, weight, &mut elsewhere)
+        {
             // The common full cache: the new entry takes the node of this shard's least recent
             // entry, and its weight.
             let (key, value, _) = guard
@@ -1019,7 +1023,7 @@ where
             return Ok(None);
         }
         drop(guard);
-        self.insert_making_room(index, hash, key, value, weight)
+        self.insert_making_room(index, hash, key, value, weight, elsewhere)
     }
 
     /// Counts an insert in shard `shard` and publishes the shard (write mode).
@@ -1029,10 +1033,11 @@ where
         self.publish(shard, guard);
     }
 
-    /// For an insert of `weight` into a full cache, holding shard `own`'s lock: the weight of
-    /// this shard's least recent entry, if the eviction scope takes the victim here and evicting
-    /// it makes room (claiming the rest of `weight`, if any). `None` otherwise, or from under
-    /// another lock with a callback (see the module docs).
+    /// For an insert of `weight` of an absent key into a full cache, holding shard `own`'s lock:
+    /// the weight of this shard's least recent entry, if the eviction scope takes the victim here
+    /// and evicting it makes room (claiming the rest of `weight`, if any). `None` otherwise, with
+    /// the victim's shard in `elsewhere` if it is another; always `None` from under another lock
+    /// with a callback (see the module docs).
     #[inline]
     fn own_victim_fits(
         &self,
@@ -1040,20 +1045,26 @@ where
         hash: u64,
         guard: &mut WriteGuard<'_, Shard<K, V>>,
         weight: u64,
+        elsewhere: &mut Option<usize>,
     ) -> Option<u64> {
         if guard.is_nested() && self.purger.is_some() {
             return None;
         }
         let lru_weight = guard.lru_weight()?;
-        let here = self.scope == EvictionScope::Shard
-            || guard.len() >= MAX_LEN
-            || self.victim_shard(own, guard.tail_stamp(), hash) == own;
-        (here && (weight <= lru_weight || self.reserve(weight - lru_weight))).then_some(lru_weight)
+        if self.scope != EvictionScope::Shard && guard.len() < MAX_LEN {
+            let victim = self.victim_shard(own, guard.tail_stamp(), hash);
+            if victim != own {
+                *elsewhere = Some(victim);
+                return None;
+            }
+        }
+        (weight <= lru_weight || self.reserve(weight - lru_weight)).then_some(lru_weight)
     }
 
     /// The general insert into a full cache: evicts one entry at a time, in this shard or in the
     /// one the eviction scope chooses (with this shard's lock released, as a thread never holds
-    /// two), then claims again, until the entry fits.
+    /// two), then claims again, until the entry fits. `elsewhere`: a victim shard the fast path
+    /// already chose, evicted from first.
     #[cold]
     #[inline(never)]
     fn insert_making_room(
@@ -1063,8 +1074,17 @@ where
         key: K,
         value: V,
         weight: u64,
+        elsewhere: Option<usize>,
     ) -> Result<Option<V>, Busy<(K, V)>> {
         let shard = &self.shards[index];
+        if let Some(victim) = elsewhere {
+            // No lock of this cache is held. The key was absent: nothing to spare.
+            match self.evict_from(victim, RemovalCause::Capacity, None) {
+                Ok(Some(evicted)) => self.hand_off(evicted),
+                Ok(None) => {}
+                Err(cause) => return Err(Busy::new(cause, (key, value))),
+            }
+        }
         loop {
             let mut guard = match self.write(shard) {
                 Ok(guard) => guard,
