@@ -60,7 +60,8 @@ use crate::slab::{MAX_LEN, NodeId};
 use crate::stats::{GetCounters, ShardCounters, ShardStats, Stats};
 use crate::sync::{
     AtomicU64, Mutex,
-    Ordering::{Acquire, Relaxed, Release, SeqCst},
+    Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst},
+    fence,
 };
 use ahash::RandomState;
 use crossbeam_utils::CachePadded;
@@ -472,18 +473,21 @@ impl<K, V, S> Cache<K, V, S> {
             let Some(next) = current.checked_add(weight).filter(|&next| next <= limit) else {
                 return false;
             };
-            // SeqCst: the read-modify-writes of one atomic are totally ordered, so no two claims
-            // can pass the limit together whatever the ordering; SeqCst is for the check below.
-            match self.weight.compare_exchange_weak(current, next, SeqCst, Relaxed) {
+            // AcqRel: the read-modify-writes of one atomic are totally ordered, so no two claims
+            // can pass the limit together whatever the ordering. Release publishes the claim
+            // (see `resize`, growing); Acquire orders it after the removals it counted on.
+            match self.weight.compare_exchange_weak(current, next, AcqRel, Relaxed) {
                 Ok(_) => break next,
                 // Another insert claimed or a removal gave back meanwhile: check again.
                 Err(actual) => current = actual,
             }
         };
-        // SeqCst load: pairs with a shrinking `resize`, which stores the lower limit and then
-        // loads the weight, both SeqCst (store buffering): either it sees this claim and evicts
-        // for it, or this sees the lower limit and gives the claim back.
-        if claimed > self.limit.load(SeqCst) {
+        // Store buffering with a shrinking `resize`, which stores the lower limit, fences and
+        // loads the weight: of two `SeqCst` fences one comes first, so either the resize sees
+        // this claim and evicts for it, or this sees the lower limit and gives the claim back.
+        // (Fences, not `SeqCst` accesses: loom models the fences only.)
+        fence(SeqCst);
+        if claimed > self.limit.load(Relaxed) {
             self.release(weight);
             return false;
         }
@@ -577,6 +581,13 @@ impl<K, V, S> Cache<K, V, S> {
         for retry in 0.. {
             let shard = &self.shards[index];
             let mut guard = self.write(shard)?;
+            // A shrink that read the weight with a claim in it that was given back since (under
+            // this lock, which orders it before us) has nothing left to evict.
+            if cause == RemovalCause::Shrink
+                && self.weight.load(Relaxed) <= self.limit.load(Relaxed)
+            {
+                return Ok(None);
+            }
             let kept = match &keep {
                 Some(keep) if keep.shard == index => (keep.find)(&guard),
                 _ => None,
@@ -728,9 +739,11 @@ impl<K, V, S> Cache<K, V, S> {
                 self.capacity.store(new, Release);
                 self.limit.store(new, Release);
             } else {
-                // SeqCst: pairs with `reserve`'s check (store buffering).
-                self.limit.store(new, SeqCst);
-                while self.weight.load(SeqCst) > new {
+                // Store buffering with `reserve`'s check (see there); `Relaxed` accesses around
+                // the fence, which orders them.
+                self.limit.store(new, Relaxed);
+                fence(SeqCst);
+                while self.weight.load(Relaxed) > new {
                     let victim = self.oldest_shard();
                     let evicted = self.evict_from(victim, RemovalCause::Shrink, None);
                     match evicted.unwrap_or_else(|_| unreachable!("no lock is held")) {
