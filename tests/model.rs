@@ -371,27 +371,18 @@ proptest! {
 proptest! {
     #![proptest_config(config(128))]
 
-    /// With many shards and the `Global` scope, the cache is one exact LRU over all its shards:
-    /// every eviction (capacity or shrink) takes the least recently used entry of the whole
-    /// cache, whichever shard holds it.
+    /// With many shards, under the `Global` scope the cache is one exact LRU over all its
+    /// shards: every eviction (capacity or shrink) takes the least recently used entry of the
+    /// whole cache, whichever shard holds it. Under the `Shard` scope a full cache evicts the
+    /// inserting shard's own least recent entry. Under both, it never evicts while it has room.
     #[test]
-    fn many_shards_under_the_global_scope_match_one_naive_lru(
+    fn many_shards_match_the_naive_rule_of_their_scope(
         shards in prop::sample::select(vec![2usize, 4, 8]),
+        scope in prop::sample::select(vec![EvictionScope::Global, EvictionScope::Shard]),
         capacity in 16usize..=64,
         ops in vec(op(MANY_SHARD_KEYS, 8..=80), 1..200),
     ) {
-        check_against_model(MANY_SHARD_KEYS, capacity, shards, EvictionScope::Global, unweighted, &ops)?;
-    }
-
-    /// With many shards and the `Shard` scope, a full cache evicts the inserting shard's own
-    /// least recent entry, and never evicts while it has room.
-    #[test]
-    fn many_shards_under_the_shard_scope_match_the_naive_rule(
-        shards in prop::sample::select(vec![2usize, 4, 8]),
-        capacity in 16usize..=64,
-        ops in vec(op(MANY_SHARD_KEYS, 8..=80), 1..200),
-    ) {
-        check_against_model(MANY_SHARD_KEYS, capacity, shards, EvictionScope::Shard, unweighted, &ops)?;
+        check_against_model(MANY_SHARD_KEYS, capacity, shards, scope, unweighted, &ops)?;
     }
 }
 
