@@ -425,7 +425,7 @@ mod tests {
 
     #[test]
     fn default_shards_grow_until_every_share_fits_a_shard() {
-        // 2^40 entries need shares of at most MAX_LEN = 2^32 - 1: 512 shards, not 16.
+        // 2^40 entries fit the indices of 512 shards (at most MAX_LEN = 2^32 - 1 each), not 16.
         let shards = default_shards(1 << 40, 2);
         assert_eq!(shards, 512);
         assert!((1usize << 40).div_ceil(shards) <= MAX_LEN);

@@ -22,7 +22,7 @@
 //!   when it is read or changed.
 //!
 //! The shard has no capacity of its own: the cache counts weight over all shards and tells a
-//! shard what to evict ([`Shard::lru`], [`Shard::evict`]).
+//! shard what to evict ([`Shard::lru`], [`Shard::evict_lru`]).
 //!
 //! Rules that keep user code from breaking a shard (guarantees 4 and 7):
 //!

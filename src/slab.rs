@@ -8,7 +8,7 @@
 //!   Vec:    0    1    2    3          every index below `len` is a live node
 //! ```
 //!
-//! Invariants, checked by [`Slab::validate`]:
+//! Invariants, checked by `Slab::validate` (tests and loom models):
 //!
 //! * **Dense.** Every index in `0..len` holds a live node, and every live node is on the list.
 //!   There is no free list and no `Option` per slot: removing a node moves the last node into its
