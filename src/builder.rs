@@ -78,8 +78,9 @@ pub enum EvictionScope {
     /// reads a word per shard and usually locks a second shard.
     Global,
     /// The older of two least recent entries: the inserting shard's and one other shard's,
-    /// picked at random ("the power of two choices"). Nearly the hit ratio of `Global` for the
-    /// cost of one extra word read, and a second lock for about half of the evictions.
+    /// picked at random ("the power of two choices"). Nearly the hit ratio of `Global`; about
+    /// half of the evictions happen in the other shard, which costs a second lock and an
+    /// insert that cannot reuse the victim's node (BENCHMARKS.md, "Eviction scope").
     TwoChoices,
     /// The inserting shard's own least recent entry, while it has one (otherwise the fullest
     /// shard's): the default, and the cheapest, as each eviction stays under the lock already
