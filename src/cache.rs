@@ -514,56 +514,48 @@ impl<K, V, S> Cache<K, V, S> {
         let n = self.shards.len();
         match self.scope {
             EvictionScope::Shard if own_tail != EMPTY => own,
-            // No stamps are published under this scope: the fullest shard, by its length.
-            EvictionScope::Shard => {
-                (0..n).max_by_key(|&index| self.shards[index].counters.len()).unwrap_or(own)
-            }
+            EvictionScope::Shard => self.fullest_shard(),
             EvictionScope::TwoChoices if n > 1 => {
                 // Another shard, uniform over the other n - 1, from hash bits that pick neither
                 // the shard nor the bucket. Two empty candidates: any shard with an entry.
                 let other = (own + 1 + (hash as usize >> 8) % (n - 1)) & self.shard_mask;
                 let other_tail = published(other);
                 match own_tail.min(other_tail) {
-                    EMPTY => self.victim_shard_global(own, own_tail),
+                    EMPTY => self.oldest_tail(&[(own, own_tail)]),
                     oldest if oldest == own_tail => own,
                     _ => other,
                 }
             }
-            _ => self.victim_shard_global(own, own_tail),
+            _ => self.oldest_tail(&[(own, own_tail)]),
         }
     }
 
-    /// The shard whose least recent entry is the oldest, with `own_tail` standing for shard
-    /// `own`'s and the published stamps for the others'.
-    fn victim_shard_global(&self, own: usize, own_tail: u64) -> usize {
-        self.oldest_tail([(own, own_tail), (own, own_tail)])
-    }
-
     /// The shard whose least recent entry is the oldest, with the stamps in `known` standing for
-    /// their shards' and the published stamps for the others'.
-    fn oldest_tail(&self, known: [(usize, u64); 2]) -> usize {
+    /// their shards' and the published stamps for the others'. Ties go to the lower index.
+    fn oldest_tail(&self, known: &[(usize, u64)]) -> usize {
         (0..self.shards.len())
-            .map(|index| {
-                let tail = match known.iter().find(|&&(shard, _)| shard == index) {
-                    Some(&(_, tail)) => tail,
-                    // Relaxed: hints (see `LockedShard::tail_stamp`).
-                    None => self.shards[index].tail_stamp.load(Relaxed),
-                };
-                (tail, index)
+            .min_by_key(|&index| match known.iter().find(|&&(shard, _)| shard == index) {
+                Some(&(_, tail)) => tail,
+                // Relaxed: hints (see `LockedShard::tail_stamp`).
+                None => self.shards[index].tail_stamp.load(Relaxed),
             })
-            .min()
-            .map_or(known[0].0, |(_, index)| index)
+            .expect("a cache has at least one shard")
     }
 
-    /// The shard whose least recent entry is the oldest published, for a shrinking `resize`
-    /// (the fullest shard when no stamps are published).
+    /// The shard holding the most entries, for the `Shard` scope, which publishes no stamps,
+    /// when an insert's own shard has no candidate, and for a shrinking `resize`.
+    fn fullest_shard(&self) -> usize {
+        (0..self.shards.len())
+            .max_by_key(|&index| self.shards[index].counters.len())
+            .expect("a cache has at least one shard")
+    }
+
+    /// The shard a shrinking `resize` evicts from: the oldest published tail, or the fullest
+    /// shard under the `Shard` scope.
     fn oldest_shard(&self) -> usize {
-        let oldest = (0..self.shards.len())
-            // Relaxed: hints (see `LockedShard::tail_stamp`).
-            .min_by_key(|&index| self.shards[index].tail_stamp.load(Relaxed));
-        match (self.scope, oldest) {
-            (EvictionScope::Shard, _) | (_, None) => self.victim_shard(0, EMPTY, 0),
-            (_, Some(index)) => index,
+        match self.scope {
+            EvictionScope::Shard => self.fullest_shard(),
+            _ => self.oldest_tail(&[]),
         }
     }
 
@@ -588,7 +580,7 @@ impl<K, V, S> Cache<K, V, S> {
             {
                 return Ok(None);
             }
-            let kept = match &keep {
+            let mut kept = match &keep {
                 Some(keep) if keep.shard == index => (keep.find)(&guard),
                 _ => None,
             };
@@ -602,14 +594,14 @@ impl<K, V, S> Cache<K, V, S> {
                 let here = (index, guard.tail_stamp_except(kept));
                 // The inserting shard counts without the entry being replaced.
                 let inserting = keep.as_ref().map_or(here, |keep| (keep.shard, keep.tail));
-                let oldest = self.oldest_tail([here, inserting]);
+                let oldest = self.oldest_tail(&[here, inserting]);
                 if oldest != index {
                     drop(guard);
                     index = oldest;
                     continue;
                 }
             }
-            let removed = guard.evict_lru(kept);
+            let removed = guard.evict_lru(&mut kept);
             if removed.is_some() {
                 shard.counters.record_evictions(1);
             }
@@ -1126,15 +1118,14 @@ where
                 if victim != index {
                     break Some(victim);
                 }
-                match guard.evict_lru(existing) {
+                // `existing` follows the entry being replaced if the removal moves its node.
+                match guard.evict_lru(&mut existing) {
                     Some((evicted_key, value, weight)) => {
                         self.release(weight);
                         shard.counters.record_evictions(1);
                         let evicted =
                             Evicted { key: evicted_key, value, cause: RemovalCause::Capacity };
                         evicted_here.push(evicted);
-                        // The removal may have moved the entry being replaced to another node.
-                        existing = existing.and_then(|_| guard.lookup(hash, &key));
                         own_tail = guard.tail_stamp_except(existing);
                     }
                     // Nothing here but the entry being replaced: take a victim elsewhere.

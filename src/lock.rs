@@ -140,7 +140,8 @@ impl<T> ShardLock<T> {
         self.hold(guard, outer, cache)
     }
 
-    /// [`ShardLock::lock_for_hit`] for a thread that holds another lock: tries each mode once.
+    /// [`ShardLock::lock_for_hit`] for a thread that holds another lock: tries write mode once,
+    /// then read mode as [`ShardLock::read`] does for such a thread (once, refusing if held).
     #[cold]
     #[inline(never)]
     fn lock_for_hit_nested(
@@ -155,14 +156,7 @@ impl<T> ShardLock<T> {
             self.count_exclusive();
             return Ok(HitGuard::Exclusive(self.hold(guard, outer, cache)));
         }
-        match self.lock.try_read() {
-            Some(guard) => {
-                // Relaxed: statistics, as in `acquire`.
-                self.acquisitions.fetch_add(1, Relaxed);
-                Ok(HitGuard::Shared(self.hold(guard, outer, cache)))
-            }
-            None => Err(self.refused_held()),
-        }
+        self.read(cache).map(HitGuard::Shared)
     }
 
     /// Takes the lock in write mode only if that needs no waiting, whatever this thread holds

@@ -18,9 +18,8 @@
 //! loads and stores ([`Touches::touch_exclusive`]): the uncontended hit costs the two
 //! read-modify-writes of taking and releasing the lock, nothing more. When the lock is held, the
 //! hit joins in read mode and records with read-modify-writes ([`Touches::touch_shared`]), so
-//! that hits on a busy shard run together instead of queueing. (BENCHMARKS.md has the figures:
-//! read mode for every hit made an uncontended hit several times dearer on the machines
-//! measured.)
+//! that hits on a busy shard run together instead of queueing. (Read mode for every hit made
+//! an uncontended hit dearer: BENCHMARKS.md, "The hit path, before and after".)
 //!
 //! # State, per shard
 //!

@@ -238,11 +238,19 @@ impl<K, V> Shard<K, V> {
         }
     }
 
-    /// Removes the least recent entry, `keep` aside. `None` if no other entry is left.
-    pub(crate) fn evict_lru(&mut self, keep: Option<NodeId>) -> Option<Removed<K, V>> {
-        let victim = self.lru_except(keep)?;
+    /// Removes the least recent entry, `keep` aside, and re-points `keep` if the removal moved
+    /// its node, so the caller needs no second lookup (no user code after a change). `None` if
+    /// no other entry is left.
+    pub(crate) fn evict_lru(&mut self, keep: &mut Option<NodeId>) -> Option<Removed<K, V>> {
+        let victim = self.lru_except(*keep)?;
         self.unindex(victim);
-        Some(self.remove_node(victim))
+        let (removed, moved) = self.remove_node(victim);
+        if let Some(Moved { from, to }) = moved {
+            if *keep == Some(from) {
+                *keep = Some(to);
+            }
+        }
+        Some(removed)
     }
 
     /// Removes `key` and returns its entry (the stored key, the value, the weight).
@@ -258,7 +266,7 @@ impl<K, V> Shard<K, V> {
         });
         let (id, _) = found.ok()?.remove();
         self.drain();
-        Some(self.remove_node(id))
+        Some(self.remove_node(id).0)
     }
 
     /// Removes every entry, least recent first, and keeps both allocations for reuse.
@@ -289,9 +297,10 @@ impl<K, V> Shard<K, V> {
         found.expect("every live node is indexed under its stored hash").remove();
     }
 
-    /// Removes an already unindexed node from the slab and re-points the node that moved. The
-    /// touches are drained, so no record outside the slab names a node index.
-    fn remove_node(&mut self, id: NodeId) -> Removed<K, V> {
+    /// Removes an already unindexed node from the slab and re-points the table at the node that
+    /// moved, which it reports. The touches are drained, so no record outside the slab names a
+    /// node index.
+    fn remove_node(&mut self, id: NodeId) -> (Removed<K, V>, Option<Moved>) {
         debug_assert!(self.touches.is_drained(), "a node is removed with touches undrained");
         let (entry, moved) = self.slab.remove(id);
         if let Some(Moved { from, to }) = moved {
@@ -300,7 +309,7 @@ impl<K, V> Shard<K, V> {
             *index.expect("every live node is indexed under its stored hash") = to;
         }
         self.weight -= entry.weight;
-        (entry.key, entry.value, entry.weight)
+        ((entry.key, entry.value, entry.weight), moved)
     }
 
     /// Checks the invariants in the module docs (and `recency.rs`'s), with no reader running.
@@ -370,7 +379,7 @@ mod tests {
         assert_eq!(get(&shard, 0), Some(0));
         assert_eq!(get(&shard, 1), Some(10), "a second touch of 1 is not logged again");
         shard.validate();
-        assert_eq!(shard.evict_lru(None), Some((2, 20, 1)));
+        assert_eq!(shard.evict_lru(&mut None), Some((2, 20, 1)));
         assert_eq!(keys(&mut shard), [1, 0, 3]);
         shard.validate();
     }
@@ -427,11 +436,28 @@ mod tests {
     fn the_replaced_entry_is_never_its_own_victim() {
         let mut shard = Shard::new(true);
         put(&mut shard, 1, 1);
-        let id = shard.lookup(hash(1), &1);
-        assert!(shard.evict_lru(id).is_none(), "the only entry is the one kept");
+        let mut id = shard.lookup(hash(1), &1);
+        assert!(shard.evict_lru(&mut id).is_none(), "the only entry is the one kept");
         put(&mut shard, 2, 2);
-        let id = shard.lookup(hash(1), &1);
-        assert_eq!(shard.evict_lru(id).map(|(k, ..)| k), Some(2));
+        let mut id = shard.lookup(hash(1), &1);
+        assert_eq!(shard.evict_lru(&mut id).map(|(k, ..)| k), Some(2));
+    }
+
+    /// An eviction that moves the kept entry's node (the last one fills the victim's place)
+    /// re-points the caller's id, so that it never has to look the key up again.
+    #[test]
+    fn the_kept_entry_is_followed_when_its_node_moves() {
+        let mut shard = Shard::new(true);
+        for key in [2, 3, 1] {
+            put(&mut shard, key, key); // nodes 0, 1, 2; key 1 holds the last node
+        }
+        let mut kept = shard.lookup(hash(1), &1);
+        assert_eq!(shard.evict_lru(&mut kept).map(|(k, ..)| k), Some(2));
+        assert_eq!(kept, shard.lookup(hash(1), &1), "key 1's node moved into key 2's place");
+        assert_eq!(shard.evict_lru(&mut kept).map(|(k, ..)| k), Some(3));
+        assert_eq!(kept, shard.lookup(hash(1), &1));
+        assert!(shard.evict_lru(&mut kept).is_none());
+        shard.validate();
     }
 
     #[test]
@@ -451,7 +477,7 @@ mod tests {
             }
         }
         shard.validate();
-        assert_eq!(shard.evict_lru(None).map(|(k, ..)| k), Some(0));
+        assert_eq!(shard.evict_lru(&mut None).map(|(k, ..)| k), Some(0));
         let expected: Vec<u32> = (1..n).collect();
         assert_eq!(keys(&mut shard), expected);
         shard.validate();
@@ -526,7 +552,7 @@ mod tests {
                         model.retain(|&m| m != k);
                     }
                     Op::EvictLru => {
-                        let evicted = shard.evict_lru(None).map(|(k, ..)| k);
+                        let evicted = shard.evict_lru(&mut None).map(|(k, ..)| k);
                         prop_assert_eq!(evicted, model.pop_back());
                     }
                     Op::TakeAll => {
