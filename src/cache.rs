@@ -52,10 +52,11 @@
 use crate::builder::{Builder, EvictionScope};
 use crate::error::{Busy, BusyCause, ResizeError};
 use crate::evict::{Evicted, RemovalCause};
+use crate::load::{self, Load, Loader};
 use crate::lock::{self, HitGuard, ReadGuard, ShardLock, WriteGuard};
 use crate::nesting;
 use crate::purge::{OnEvict, PanicPolicy, Purger};
-use crate::shard::{EMPTY, Shard};
+use crate::shard::{EMPTY, Record, Shard};
 use crate::slab::{MAX_LEN, NodeId};
 use crate::stats::{GetCounters, ShardCounters, ShardStats, Stats};
 use crate::sync::{
@@ -66,7 +67,9 @@ use crate::sync::{
 use ahash::RandomState;
 use crossbeam_utils::CachePadded;
 use std::borrow::Borrow;
+use std::convert::Infallible;
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
 
 /// The shard index comes from bits 32 and up of the hash. hashbrown takes the bucket index from
 /// the low bits and its tag from the top 7, so the middle bits spread keys over shards without
@@ -155,6 +158,100 @@ struct Keep<'a, K, V> {
     find: &'a dyn Fn(&Shard<K, V>) -> Option<NodeId>,
 }
 
+/// What an insert does when its key is present, and whose load it completes (`load.rs`).
+enum Present<'a, V> {
+    /// `insert`: the value is replaced and handed back.
+    Replace,
+    /// `get_or_insert`: the resident value stays, and the caller gets a clone of it, made by
+    /// this function (`V::clone`, passed so that the insert path needs no `V: Clone`).
+    Keep(fn(&V) -> V),
+    /// A load's completion: as `Keep`, and the value is stored only while the load's record is
+    /// still in its shard.
+    Complete(fn(&V) -> V, &'a Arc<Load<V>>),
+}
+
+/// What an insert did.
+enum Inserted<K, V> {
+    /// Stored; the key was absent.
+    New,
+    /// Stored over this value (`Present::Replace`).
+    Replaced(V),
+    /// Not stored: the key is present, with this value (a clone); the offered key and value
+    /// come back.
+    Kept(V, K, V),
+    /// Not stored: the load was superseded; the offered key and value come back.
+    Superseded(K, V),
+    /// Not stored: heavier than the whole capacity, so it went to the callback; this is a clone.
+    TooHeavy(V),
+}
+
+// By hand: derived, they would ask for `V: Copy`.
+impl<V> Clone for Present<'_, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V> Copy for Present<'_, V> {}
+
+impl<V> Present<'_, V> {
+    /// For a key present at `id`, under `Keep` or `Complete`: records the hit and clones the
+    /// value (user `Clone`, under the lock, as `get` does).
+    fn keep<K>(self, guard: &mut Shard<K, V>, shard: &LockedShard<K, V>, id: NodeId) -> V {
+        let (Self::Keep(clone) | Self::Complete(clone, _)) = self else {
+            unreachable!("`Replace` replaces a present value")
+        };
+        if let Self::Keep(_) = self {
+            shard.gets.record_exclusive(true);
+        }
+        clone(guard.touch(id))
+    }
+
+    /// For an absent key: whether the insert may store it. A write supersedes the key's load, if
+    /// any, leaving its record in `record` (user `Eq`, before anything changes); a completion
+    /// may store only while its record is in the shard.
+    fn admits<K, Q>(
+        self,
+        guard: &mut Shard<K, V>,
+        hash: u64,
+        key: &Q,
+        record: &mut Option<Record<K, V>>,
+    ) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        match self {
+            Self::Complete(_, load) => guard.holds_load(hash, load),
+            Self::Replace | Self::Keep(_) => {
+                *record = guard.supersede_load(hash, key);
+                true
+            }
+        }
+    }
+
+    /// Just before an admitted insert stores its entry: a completion takes its record out.
+    fn complete<K>(self, guard: &mut Shard<K, V>, hash: u64, record: &mut Option<Record<K, V>>) {
+        if let Self::Complete(_, load) = self {
+            *record = guard.forget_load(hash, load);
+        }
+    }
+}
+
+/// An entry on its way to the callback, with its key's hash (purge.rs, "Loads wait for
+/// write-backs").
+type Leaving<K, V> = (Evicted<K, V>, u64);
+
+/// What a caller of a loader finds for a missing key (see `Cache::join`).
+enum Joined<V> {
+    /// The key is present after all.
+    Hit(V),
+    /// Another caller is loading it.
+    Wait(Arc<Load<V>>),
+    /// Nobody is: this caller loads.
+    Start(Arc<Load<V>>),
+}
+
 /// A validated configuration, from [`Builder::build`].
 pub(crate) struct Config<K, V, S> {
     pub(crate) capacity: usize,
@@ -193,11 +290,33 @@ fn refused(method: &str, fallible: Option<&str>, cause: BusyCause) -> ! {
     };
     let kind = if cause == BusyCause::Reentered { "re-entrant call to" } else { "call to" };
     panic!(
-        "shardlru: {kind} Cache::{method} from a key's Eq/Borrow or a value's Clone, {why}{instead}"
+        "shardlru: {kind} Cache::{method} from user code run under a shard lock (a key's \
+         Eq/Borrow, a value's Clone, a retain or remove_if predicate), {why}{instead}"
     )
 }
 
 impl<K, V> Cache<K, V, RandomState> {
+    /// A cache of `capacity` entries with every other setting at its default (see [`Builder`]):
+    /// `Cache::builder().capacity(capacity).build()`, for the common case.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0, with [`BuildError::ZeroCapacity`](crate::BuildError::ZeroCapacity)'s
+    /// message. The builder returns
+    /// the error instead.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u64, String>::new(1_000);
+    /// assert_eq!(cache.capacity(), 1_000);
+    /// ```
+    #[track_caller]
+    pub fn new(capacity: usize) -> Self {
+        match Self::builder().capacity(capacity).build() {
+            Ok(cache) => cache,
+            Err(error) => panic!("shardlru: Cache::new({capacity}): {error}"),
+        }
+    }
+
     /// Starts building a cache. See [`Builder`] for the settings and their defaults.
     ///
     /// ```
@@ -569,7 +688,7 @@ impl<K, V, S> Cache<K, V, S> {
         mut index: usize,
         cause: RemovalCause,
         keep: Option<Keep<'_, K, V>>,
-    ) -> Result<Option<Evicted<K, V>>, BusyCause> {
+    ) -> Result<Option<Leaving<K, V>>, BusyCause> {
         for retry in 0.. {
             let shard = &self.shards[index];
             let mut guard = self.write(shard)?;
@@ -602,26 +721,37 @@ impl<K, V, S> Cache<K, V, S> {
                 }
             }
             let removed = guard.evict_lru(&mut kept);
-            if removed.is_some() {
+            if let Some((.., hash)) = removed {
                 shard.counters.record_evictions(1);
+                self.begin_delivery(hash);
             }
             self.publish(shard, &mut guard);
             drop(guard);
             // The shard lock is released: the entry has left; its weight may be claimed again.
-            return Ok(removed.map(|(key, value, weight)| {
+            return Ok(removed.map(|(key, value, weight, hash)| {
                 self.release(weight);
-                Evicted { key, value, cause }
+                (Evicted { key, value, cause }, hash)
             }));
         }
         unreachable!("the loop returns")
     }
 
-    /// Hands an entry that left a shard to the callback's queue, or drops it if there is no
-    /// callback. Called with no lock held: the drop may run user code.
-    fn hand_off(&self, evicted: Evicted<K, V>) {
+    /// Counts an entry of `hash` as on its way to the callback, if there is one: called under
+    /// the shard lock that removes it (purge.rs, "Loads wait for write-backs").
+    #[inline]
+    fn begin_delivery(&self, hash: u64) {
+        if let Some(purger) = &self.purger {
+            purger.begin_delivery(hash);
+        }
+    }
+
+    /// Hands an entry that left a shard (counted by `begin_delivery`) to the callback's queue,
+    /// or drops it if there is no callback. Called with no lock held: the drop may run user
+    /// code.
+    fn hand_off(&self, (evicted, hash): Leaving<K, V>) {
         if let Some(purger) = &self.purger {
             // Handed back (and dropped here) only while the cache is being dropped.
-            drop(purger.push(evicted));
+            drop(purger.push(evicted, hash));
         }
     }
 
@@ -662,19 +792,24 @@ impl<K, V, S> Cache<K, V, S> {
         if let Some(cause) = self.refuses_whole_cache_call() {
             refused("clear", None, cause);
         }
+        // The records of loads in flight, which `clear` supersedes (load.rs), dropped unlocked.
+        let mut superseded = Vec::new();
         for shard in self.shards.iter() {
             let drained = {
                 let mut guard =
                     self.write(shard).unwrap_or_else(|cause| refused("clear", None, cause));
                 let drained = guard.take_all();
+                drained.iter().for_each(|&(.., hash)| self.begin_delivery(hash));
+                superseded.extend(guard.supersede_all_loads());
                 self.publish(shard, &mut guard);
                 drained
             };
             // The shard lock is released: the entries have left. Their weight goes back before
             // the first of them is dropped, as a drop may panic.
-            self.release(drained.iter().map(|&(_, _, weight)| weight).sum());
-            for (key, value, _) in drained {
-                self.hand_off(Evicted { key, value, cause: RemovalCause::Clear });
+            self.release(drained.iter().map(|&(_, _, weight, _)| weight).sum());
+            superseded.clear();
+            for (key, value, _, hash) in drained {
+                self.hand_off((Evicted { key, value, cause: RemovalCause::Clear }, hash));
             }
         }
         self.purge();
@@ -967,19 +1102,42 @@ where
     /// [`insert`](Self::insert), or `Err(Busy)` where `insert` would panic. The error hands
     /// back the key and the value, so nothing is lost.
     ///
+    /// As every `try_*` method of this crate, it is refused only instead of re-entering (see
+    /// [`Busy`]). It is not std's unstable `HashMap::try_insert`, which fails when the key is
+    /// present: this one replaces a present value, as `insert` does. For "insert unless
+    /// present", use [`get_or_insert`](Self::get_or_insert).
+    ///
     /// ```
     /// let cache = shardlru::Cache::<u32, u32>::builder().capacity(8).build()?;
     /// assert_eq!(cache.try_insert(1, 10), Ok(None));
     /// # Ok::<(), shardlru::BuildError>(())
     /// ```
     pub fn try_insert(&self, key: K, value: V) -> Result<Option<V>, Busy<(K, V)>> {
+        Ok(match self.insert_as(key, value, Present::Replace)? {
+            Inserted::Replaced(old) => Some(old),
+            _ => None,
+        })
+    }
+
+    /// The insert behind `insert`, `get_or_insert` and a load's completion: `present` says what
+    /// happens when the key is there, and whose load the insert completes.
+    #[inline]
+    fn insert_as(
+        &self,
+        key: K,
+        value: V,
+        present: Present<'_, V>,
+    ) -> Result<Inserted<K, V>, Busy<(K, V)>> {
         // User code first, before any lock: the weigher, then the key's `Hash`.
         let weight = self.weigher.as_ref().map_or(1, |weigh| weigh(&key, &value));
         let (hash, index) = self.locate_index(&key);
         let shard = &self.shards[index];
         if weight > self.limit.load(Relaxed) {
-            return self.insert_too_heavy(shard, hash, key, value);
+            return self.insert_too_heavy(shard, hash, key, value, present);
         }
+        // The record of a load this insert supersedes or completes, dropped unlocked: declared
+        // before the guard, so also after a panic in `Eq`.
+        let mut record = None;
         let mut guard = match self.write(shard) {
             Ok(guard) => guard,
             Err(cause) => return Err(Busy::new(cause, (key, value))),
@@ -989,9 +1147,14 @@ where
         // The lookup (user `Eq`) runs here: if it panics, `guard`, declared after `key` and
         // `value`, is dropped first, so they are dropped unlocked.
         if let Some(id) = guard.lookup(hash, &key) {
+            let Present::Replace = present else {
+                let resident = present.keep(&mut guard, shard, id);
+                drop(guard);
+                return Ok(Inserted::Kept(resident, key, value));
+            };
             let old_weight = guard.weight_of(id);
             if weight <= old_weight || self.reserve(weight - old_weight) {
-                let (spare, old, _) = guard.replace(id, key, value, weight);
+                let (spare, old, ..) = guard.replace(id, key, value, weight);
                 self.release(old_weight.saturating_sub(weight));
                 self.record_insert(shard, &mut guard);
                 drop(guard);
@@ -999,36 +1162,42 @@ where
                 // back to the caller. No purge: it queued nothing, and a callback panic resumed
                 // here would unwind past `old` (see purge.rs, "Exactly once").
                 drop(spare);
-                return Ok(Some(old));
+                return Ok(Inserted::Replaced(old));
             }
+        } else if !present.admits(&mut guard, hash, &key, &mut record) {
+            drop(guard);
+            return Ok(Inserted::Superseded(key, value));
         } else if self.reserve(weight) {
+            present.complete(&mut guard, hash, &mut record);
             guard.insert(hash, key, value, weight);
             self.record_insert(shard, &mut guard);
             drop(guard);
             self.purge();
-            return Ok(None);
+            return Ok(Inserted::New);
         } else if let Some(lru_weight) =
             self.own_victim_fits(index, hash, &mut guard, weight, &mut elsewhere)
         {
             // The common full cache: the new entry takes the node of this shard's least recent
             // entry, and its weight.
-            let (key, value, _) = guard
+            present.complete(&mut guard, hash, &mut record);
+            let (key, value, _, victim_hash) = guard
                 .insert_evicting(hash, key, value, weight)
                 .expect("a shard with a least recent entry evicts it");
             self.release(lru_weight.saturating_sub(weight));
             shard.counters.record_evictions(1);
+            self.begin_delivery(victim_hash);
             self.record_insert(shard, &mut guard);
             drop(guard);
             // The shard lock is released: the victim may be dropped or queued. Straight to the
             // callback when a slot is free, else queued and purged.
             if let Some(purger) = &self.purger {
                 let evicted = Evicted { key, value, cause: RemovalCause::Capacity };
-                purger.push_and_purge(self, evicted);
+                purger.push_and_purge(self, evicted, victim_hash);
             }
-            return Ok(None);
+            return Ok(Inserted::New);
         }
         drop(guard);
-        self.insert_making_room(index, hash, key, value, weight, elsewhere)
+        self.insert_making_room(index, hash, key, value, weight, elsewhere, present)
     }
 
     /// Counts an insert in shard `shard` and publishes the shard (write mode).
@@ -1072,6 +1241,7 @@ where
     /// already chose, evicted from first.
     #[cold]
     #[inline(never)]
+    #[expect(clippy::too_many_arguments, reason = "the fast path's state, handed over")]
     fn insert_making_room(
         &self,
         index: usize,
@@ -1080,7 +1250,8 @@ where
         value: V,
         weight: u64,
         elsewhere: Option<usize>,
-    ) -> Result<Option<V>, Busy<(K, V)>> {
+        present: Present<'_, V>,
+    ) -> Result<Inserted<K, V>, Busy<(K, V)>> {
         let shard = &self.shards[index];
         if let Some(victim) = elsewhere {
             // No lock of this cache is held. The key was absent: nothing to spare.
@@ -1090,12 +1261,28 @@ where
                 Err(cause) => return Err(Busy::new(cause, (key, value))),
             }
         }
+        // Records of loads superseded or completed, dropped unlocked.
+        let mut records = Vec::new();
         loop {
+            let mut record = None;
             let mut guard = match self.write(shard) {
                 Ok(guard) => guard,
                 Err(cause) => return Err(Busy::new(cause, (key, value))),
             };
             let mut existing = guard.lookup(hash, &key);
+            match existing {
+                Some(id) if !matches!(present, Present::Replace) => {
+                    let resident = present.keep(&mut guard, shard, id);
+                    drop(guard);
+                    return Ok(Inserted::Kept(resident, key, value));
+                }
+                Some(_) => {}
+                None if !present.admits(&mut guard, hash, &key, &mut record) => {
+                    drop(guard);
+                    return Ok(Inserted::Superseded(key, value));
+                }
+                None => records.extend(record.take()),
+            }
             let needed = existing.map_or(weight, |id| weight.saturating_sub(guard.weight_of(id)));
             // Entries this shard gives up for the insert, handed off once its lock is released.
             let mut evicted_here = Vec::new();
@@ -1120,12 +1307,13 @@ where
                 }
                 // `existing` follows the entry being replaced if the removal moves its node.
                 match guard.evict_lru(&mut existing) {
-                    Some((evicted_key, value, weight)) => {
+                    Some((evicted_key, value, weight, evicted_hash)) => {
                         self.release(weight);
                         shard.counters.record_evictions(1);
+                        self.begin_delivery(evicted_hash);
                         let evicted =
                             Evicted { key: evicted_key, value, cause: RemovalCause::Capacity };
-                        evicted_here.push(evicted);
+                        evicted_here.push((evicted, evicted_hash));
                         own_tail = guard.tail_stamp_except(existing);
                     }
                     // Nothing here but the entry being replaced: take a victim elsewhere.
@@ -1135,11 +1323,12 @@ where
             let Some(victim) = victim else {
                 let old = match existing {
                     Some(id) => {
-                        let (spare, old, old_weight) = guard.replace(id, key, value, weight);
+                        let (spare, old, old_weight, _) = guard.replace(id, key, value, weight);
                         self.release(old_weight.saturating_sub(weight));
                         Some((spare, old))
                     }
                     None => {
+                        present.complete(&mut guard, hash, &mut record);
                         guard.insert(hash, key, value, weight);
                         None
                     }
@@ -1150,6 +1339,7 @@ where
                 // value goes back to the caller, so the purge that delivers what this call
                 // evicted reports callback panics instead of resuming them (see purge.rs,
                 // "Exactly once").
+                drop(record);
                 evicted_here.into_iter().for_each(|evicted| self.hand_off(evicted));
                 return Ok(match old {
                     Some((spare, old)) => {
@@ -1157,11 +1347,11 @@ where
                         if let Some(purger) = &self.purger {
                             purger.purge_reporting_panics(self);
                         }
-                        Some(old)
+                        Inserted::Replaced(old)
                     }
                     None => {
                         self.purge();
-                        None
+                        Inserted::New
                     }
                 });
             };
@@ -1180,8 +1370,9 @@ where
     }
 
     /// The insert of an entry heavier than the whole capacity: it is not stored. A value the key
-    /// had is removed and handed back; the new entry goes to the callback as
-    /// [`RemovalCause::TooHeavy`].
+    /// had is removed and handed back (`Replace`) or kept and cloned (`Keep`, `Complete`); the
+    /// new entry goes to the callback as [`RemovalCause::TooHeavy`], its caller keeping a clone
+    /// under `Keep` and `Complete`.
     #[cold]
     fn insert_too_heavy(
         &self,
@@ -1189,7 +1380,9 @@ where
         hash: u64,
         key: K,
         value: V,
-    ) -> Result<Option<V>, Busy<(K, V)>> {
+        present: Present<'_, V>,
+    ) -> Result<Inserted<K, V>, Busy<(K, V)>> {
+        let mut record = None;
         let mut guard = match self.write(shard) {
             Ok(guard) => guard,
             Err(cause) => return Err(Busy::new(cause, (key, value))),
@@ -1199,18 +1392,41 @@ where
             drop(guard);
             return Err(Busy::new(BusyCause::WouldEvict, (key, value)));
         }
-        let removed = guard.remove(hash, &key);
+        let (removed, passed) = match (present, guard.lookup(hash, &key)) {
+            (Present::Replace, _) => {
+                let removed = guard.remove(hash, &key);
+                if removed.is_none() {
+                    record = guard.supersede_load(hash, &key);
+                }
+                (removed, None)
+            }
+            (_, Some(id)) => {
+                let resident = present.keep(&mut guard, shard, id);
+                drop(guard);
+                return Ok(Inserted::Kept(resident, key, value));
+            }
+            (Present::Keep(clone) | Present::Complete(clone, _), None) => {
+                if !present.admits(&mut guard, hash, &key, &mut record) {
+                    drop(guard);
+                    return Ok(Inserted::Superseded(key, value));
+                }
+                present.complete(&mut guard, hash, &mut record);
+                (None, Some(clone(&value)))
+            }
+        };
+        self.begin_delivery(hash);
         self.publish(shard, &mut guard);
         drop(guard);
         // The shard lock is released: the old entry has left, the new one never entered.
-        let old = removed.map(|(_stored_key, old, weight)| {
+        drop(record);
+        let old = removed.map(|(_stored_key, old, weight, _)| {
             self.release(weight);
             old
         });
         if let Some(purger) = &self.purger {
             // Handed back (and dropped here) only while the cache is being dropped.
-            drop(purger.push(Evicted { key, value, cause: RemovalCause::TooHeavy }));
-            if old.is_some() {
+            drop(purger.push(Evicted { key, value, cause: RemovalCause::TooHeavy }, hash));
+            if old.is_some() || passed.is_some() {
                 // With a value on its way back, a callback panic is reported, not resumed (see
                 // purge.rs, "Exactly once").
                 purger.purge_reporting_panics(self);
@@ -1218,7 +1434,326 @@ where
                 purger.purge(self);
             }
         }
-        Ok(old)
+        Ok(match (old, passed) {
+            (_, Some(clone)) => Inserted::TooHeavy(clone),
+            (Some(old), None) => Inserted::Replaced(old),
+            (None, None) => Inserted::New,
+        })
+    }
+
+    /// Returns the value for `key`, inserting `value` first if the key is absent: Python's
+    /// `setdefault`. Among callers racing on one absent key, exactly one value is stored and all
+    /// of them get that one; the others' keys and values are dropped after the lock is
+    /// released, and never reach the callback. A present entry becomes the most recently used,
+    /// as with [`get`](Self::get). An insert evicts as [`insert`](Self::insert) does.
+    ///
+    /// # Panics
+    ///
+    /// As [`insert`](Self::insert).
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<&str, u32>::new(8);
+    /// assert_eq!(cache.get_or_insert("a", 1), 1);
+    /// assert_eq!(cache.get_or_insert("a", 2), 1); // the first value stays
+    /// ```
+    pub fn get_or_insert(&self, key: K, value: V) -> V
+    where
+        V: Clone,
+    {
+        let inserted = self.insert_as(key, value.clone(), Present::Keep(V::clone));
+        match inserted.unwrap_or_else(|busy| refused("get_or_insert", None, busy.cause())) {
+            Inserted::Kept(resident, ..) => resident,
+            Inserted::New | Inserted::TooHeavy(_) => value,
+            Inserted::Replaced(_) | Inserted::Superseded(..) => {
+                unreachable!("get_or_insert neither replaces nor completes a load")
+            }
+        }
+    }
+
+    /// Returns the value for `key`, loading it with `load` and inserting it if the key is
+    /// absent. **Single flight**: while one caller runs `load` for a key, the others asking for
+    /// that key wait for its value instead of loading again.
+    ///
+    /// * `load` runs outside every lock, on the caller's thread. If it panics, the panic goes on
+    ///   in this caller and one of the waiters loads instead; nothing stays stuck.
+    /// * **No stale loads.** With a callback, `load` does not start while an entry evicted
+    ///   under `key` is still queued for the callback or in it: it waits for that callback to
+    ///   return (delivering queued entries itself meanwhile), so a write-back callback and a
+    ///   loader that reads the same store never race. (The wait is counted by stripes of the
+    ///   key's hash, so it may also wait, rarely, for another key's write-back; a load from
+    ///   inside a callback of this cache does not wait, see Panics.) And a write to `key` while `load` runs
+    ///   (`insert`, `get_or_insert`, `remove`, `clear`) wins: the loaded value is then not
+    ///   cached, and the callers get the written value if it is still present, else the loaded
+    ///   one.
+    /// * The value is inserted as [`insert`](Self::insert) would (evicting as needed; the
+    ///   callback runs after the locks are released) unless the key was inserted meanwhile, in
+    ///   which case the resident value wins, as in [`get_or_insert`](Self::get_or_insert).
+    ///
+    /// A hit costs what [`get`](Self::get) costs. `K: Clone` because the load in flight keeps a
+    /// copy of its key for the callers who arrive meanwhile.
+    ///
+    /// # Panics
+    ///
+    /// If `load` asks for its own key (it would wait for itself; other keys work), when called
+    /// from user code under a shard lock (a key's `Eq`/`Borrow`, a value's `Clone`) and the key
+    /// is missing (a load or a wait there could deadlock), and from an eviction callback of
+    /// this cache when another caller is loading the key (the callback holds a delivery slot
+    /// that load may wait for).
+    ///
+    /// From an eviction callback, a load does not wait for write-backs either: the entries it
+    /// would wait for may need the slot the callback holds. Loaders that wait for each other
+    /// across threads (the loader of `a` asks for `b` while the loader of `b` asks for `a`)
+    /// deadlock, as with any single-flight loader: a loader's own key is the only cycle that
+    /// is detected.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u64, String>::new(100);
+    /// let page = cache.get_or_insert_with(7, || format!("page {}", 7)); // loads
+    /// assert_eq!(page, "page 7");
+    /// let again = cache.get_or_insert_with(7, || unreachable!("a hit does not load"));
+    /// assert_eq!(again, "page 7");
+    /// ```
+    pub fn get_or_insert_with<F>(&self, key: K, load: F) -> V
+    where
+        F: FnOnce() -> V,
+        K: Clone,
+        V: Clone,
+    {
+        match self.get_or_try_insert_with(key, || Ok::<V, Infallible>(load())) {
+            Ok(value) => value,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`get_or_insert_with`](Self::get_or_insert_with) with a loader that may fail. An error
+    /// goes back to this caller and nothing is cached; the callers waiting for this load then
+    /// start over, and one of them loads next.
+    ///
+    /// Here `try` is the loader's, as in std's `OnceCell::get_or_try_init`, not the `try_*`
+    /// methods' "refused instead of re-entering" (whose error is [`Busy`]): this method panics
+    /// where `get_or_insert_with` does.
+    ///
+    /// # Errors
+    ///
+    /// The error `load` returned.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u64, String>::new(100);
+    /// let failed = cache.get_or_try_insert_with(1, || Err("store down"));
+    /// assert_eq!(failed, Err("store down"));
+    /// assert!(!cache.contains_key(&1)); // nothing cached
+    /// let loaded = cache.get_or_try_insert_with(1, || Ok::<_, &str>("one".to_string()));
+    /// assert_eq!(loaded.as_deref(), Ok("one"));
+    /// ```
+    pub fn get_or_try_insert_with<F, E>(&self, key: K, load: F) -> Result<V, E>
+    where
+        F: FnOnce() -> Result<V, E>,
+        K: Clone,
+        V: Clone,
+    {
+        const METHOD: &str = "get_or_insert_with";
+        let (hash, index) = self.locate_index(&key);
+        let mut load = Some(load);
+        loop {
+            match self.join(hash, index, &key, METHOD) {
+                Joined::Hit(value) => return Ok(value),
+                Joined::Wait(other) => {
+                    if let Some(value) = other.wait() {
+                        return Ok(value);
+                    }
+                }
+                Joined::Start(started) => {
+                    let loader = self.loader(hash, index, started);
+                    self.wait_for_delivery(hash);
+                    let load = load.take().expect("a caller runs at most one load");
+                    let loaded = load::running(loader.load(), load);
+                    let value = loaded.unwrap_or_else(|| load::too_deep())?;
+                    return Ok(self.complete(key, value, loader));
+                }
+            }
+        }
+    }
+
+    /// [`get_or_insert_with`](Self::get_or_insert_with) with an async loader: the callers
+    /// waiting for a load await it instead of blocking their thread. Runtime-agnostic (it needs
+    /// only the wakers of the task that polls it). A dropped (cancelled) call that was loading
+    /// hands the load to one of its waiters.
+    ///
+    /// What still blocks, as in the blocking form: the wait for a write-back of the key still
+    /// on its way to the callback (see "No stale loads"), which is as long as one callback, and
+    /// the insert's own purge.
+    ///
+    /// # Panics
+    ///
+    /// As [`get_or_insert_with`](Self::get_or_insert_with).
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let cache = shardlru::Cache::<u64, String>::new(100);
+    /// let page = cache.get_or_insert_with_async(7, async { "page 7".to_string() }).await;
+    /// assert_eq!(page, "page 7");
+    /// # });
+    /// ```
+    #[cfg(feature = "async")]
+    pub async fn get_or_insert_with_async<F>(&self, key: K, load: F) -> V
+    where
+        F: Future<Output = V>,
+        K: Clone,
+        V: Clone,
+    {
+        let load = async { Ok::<V, Infallible>(load.await) };
+        match self.get_or_try_insert_with_async(key, load).await {
+            Ok(value) => value,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`get_or_try_insert_with`](Self::get_or_try_insert_with) with an async loader, as
+    /// [`get_or_insert_with_async`](Self::get_or_insert_with_async).
+    ///
+    /// # Errors
+    ///
+    /// The error `load` returned.
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let cache = shardlru::Cache::<u64, String>::new(100);
+    /// let failed = cache.get_or_try_insert_with_async(1, async { Err("store down") }).await;
+    /// assert_eq!(failed, Err("store down"));
+    /// # });
+    /// ```
+    #[cfg(feature = "async")]
+    pub async fn get_or_try_insert_with_async<F, E>(&self, key: K, load: F) -> Result<V, E>
+    where
+        F: Future<Output = Result<V, E>>,
+        K: Clone,
+        V: Clone,
+    {
+        const METHOD: &str = "get_or_insert_with_async";
+        let (hash, index) = self.locate_index(&key);
+        let mut load = std::pin::pin!(load);
+        loop {
+            match self.join(hash, index, &key, METHOD) {
+                Joined::Hit(value) => return Ok(value),
+                Joined::Wait(other) => {
+                    if let Some(value) = load::Wait(other).await {
+                        return Ok(value);
+                    }
+                }
+                Joined::Start(started) => {
+                    let loader = self.loader(hash, index, started);
+                    self.wait_for_delivery(hash);
+                    let value =
+                        load::Running { load: loader.load(), future: load.as_mut() }.await?;
+                    return Ok(self.complete(key, value, loader));
+                }
+            }
+        }
+    }
+
+    /// The first step of every load: a hit, or under the shard lock, a hit after all, a load in
+    /// flight to wait for, or a new load this caller starts.
+    fn join(&self, hash: u64, index: usize, key: &K, method: &str) -> Joined<V>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        let shard = &self.shards[index];
+        if let Some(value) =
+            self.try_get(key).unwrap_or_else(|busy| refused(method, None, busy.cause()))
+        {
+            return Joined::Hit(value);
+        }
+        if lock::holds_any() {
+            // A load, or a wait for one, under a shard lock could deadlock (lock.rs).
+            let cause = if lock::holds_lock_of(self.id()) {
+                BusyCause::Reentered
+            } else {
+                BusyCause::LockHeld
+            };
+            refused(method, None, cause);
+        }
+        // Cloned before the lock, in case this caller starts the load: user code.
+        let record_key = key.clone();
+        let mut guard = self.write(shard).unwrap_or_else(|cause| refused(method, None, cause));
+        if let Some(id) = guard.lookup(hash, key) {
+            let value = guard.touch(id).clone();
+            drop(guard);
+            return Joined::Hit(value);
+        }
+        // A record whose loader gave up without taking it out (its guard found the lock
+        // refused) is taken over.
+        let mut stale = None;
+        if let Some(load) = guard.find_load(hash, key).filter(|load| !load.is_abandoned()) {
+            let load = Arc::clone(load);
+            drop(guard);
+            if load::runs_here(&load) {
+                panic!(
+                    "shardlru: Cache::{method} called by the loader of the same key: it would \
+                     wait for itself"
+                );
+            }
+            if self.purger.as_ref().is_some_and(|purger| purger.runs_here()) {
+                panic!(
+                    "shardlru: Cache::{method} from an eviction callback of the same cache, for \
+                     a key another caller is loading: the load may need this callback's slot, \
+                     so waiting for it could deadlock"
+                );
+            }
+            return Joined::Wait(load);
+        }
+        if let Some(load) = guard.find_load(hash, key).map(Arc::clone) {
+            stale = guard.forget_load(hash, &load);
+        }
+        let load = Load::new();
+        guard.start_load(hash, record_key, Arc::clone(&load));
+        drop(guard);
+        drop(stale);
+        Joined::Start(load)
+    }
+
+    /// The guard of a load this caller started: if the caller fails, panics or is cancelled, it
+    /// takes the record out of the shard and wakes the waiters to start over.
+    fn loader(
+        &self,
+        hash: u64,
+        index: usize,
+        started: Arc<Load<V>>,
+    ) -> Loader<V, impl Fn(&Arc<Load<V>>) + '_> {
+        Loader::new(started, move |load| {
+            // No lock is held here (loads start only outside locks), so the write is granted.
+            if let Ok(mut guard) = self.write(&self.shards[index]) {
+                let record = guard.forget_load(hash, load);
+                drop(guard);
+                drop(record);
+            }
+        })
+    }
+
+    /// Waits, before a load of `hash`, for the write-backs of its key (purge.rs, "Loads wait for
+    /// write-backs").
+    fn wait_for_delivery(&self, hash: u64) {
+        if let Some(purger) = &self.purger {
+            purger.wait_for_delivery(self, hash);
+        }
+    }
+
+    /// Inserts a loaded value unless the load was superseded (load.rs), and publishes what the
+    /// callers get: this one, and those waiting.
+    fn complete(&self, key: K, value: V, loader: Loader<V, impl Fn(&Arc<Load<V>>)>) -> V
+    where
+        V: Clone,
+    {
+        let returned = value.clone();
+        let inserted = self.insert_as(key, value, Present::Complete(V::clone, loader.load()));
+        let value = match inserted.unwrap_or_else(|_| unreachable!("no lock is held")) {
+            Inserted::New => returned,
+            Inserted::Kept(resident, ..) => resident,
+            Inserted::Superseded(_, value) | Inserted::TooHeavy(value) => value,
+            Inserted::Replaced(_) => unreachable!("a completion does not replace"),
+        };
+        loader.finish(value.clone());
+        value
     }
 
     /// Removes `key` and returns its value, if present.
@@ -1260,15 +1795,153 @@ where
         let (hash, shard) = self.locate(key);
         // Before the value is in hand: see purge.rs, "Exactly once".
         self.purge();
+        // The record of a load this removal supersedes (load.rs), dropped unlocked.
+        let mut record = None;
         let mut guard = self.write(shard).map_err(|cause| Busy::new(cause, ()))?;
+        let removed = guard.remove(hash, key);
+        if removed.is_none() {
+            record = guard.supersede_load(hash, key);
+        }
+        self.publish(shard, &mut guard);
+        drop(guard);
+        drop(record);
+        // The shard lock is released: the stored key may be dropped, the weight claimed again.
+        Ok(removed.map(|(_key, value, weight, _)| {
+            self.release(weight);
+            value
+        }))
+    }
+
+    /// Removes `key` if it is present and `predicate` holds for its value, and returns the value.
+    ///
+    /// `predicate` runs under the shard lock, as a key's `Eq` does: a call it makes into this
+    /// cache that would need the lock is refused (see [`Busy`]), and one into another cache
+    /// never waits. If it panics, nothing is removed.
+    ///
+    /// # Panics
+    ///
+    /// As [`remove`](Self::remove); [`try_remove_if`](Self::try_remove_if) returns `Err`
+    /// instead.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<&str, u32>::new(8);
+    /// cache.insert("a", 1);
+    /// assert_eq!(cache.remove_if("a", |v| *v > 1), None); // kept
+    /// assert_eq!(cache.remove_if("a", |v| *v == 1), Some(1));
+    /// assert!(cache.is_empty());
+    /// ```
+    pub fn remove_if<Q, F>(&self, key: &Q, predicate: F) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        F: FnOnce(&V) -> bool,
+    {
+        self.try_remove_if(key, predicate)
+            .unwrap_or_else(|busy| refused("remove_if", Some("try_remove_if"), busy.cause()))
+    }
+
+    /// [`remove_if`](Self::remove_if), or `Err(Busy)` where it would panic.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::new(8);
+    /// assert_eq!(cache.try_remove_if(&1, |_| true), Ok(None));
+    /// ```
+    pub fn try_remove_if<Q, F>(&self, key: &Q, predicate: F) -> Result<Option<V>, Busy>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        F: FnOnce(&V) -> bool,
+    {
+        let (hash, shard) = self.locate(key);
+        // Before the value is in hand: see purge.rs, "Exactly once".
+        self.purge();
+        let mut guard = self.write(shard).map_err(|cause| Busy::new(cause, ()))?;
+        let Some(value) = guard.peek(hash, key) else { return Ok(None) };
+        if !predicate(value) {
+            return Ok(None);
+        }
         let removed = guard.remove(hash, key);
         self.publish(shard, &mut guard);
         drop(guard);
         // The shard lock is released: the stored key may be dropped, the weight claimed again.
-        Ok(removed.map(|(_key, value, weight)| {
+        Ok(removed.map(|(_key, value, weight, _)| {
             self.release(weight);
             value
         }))
+    }
+
+    /// Keeps only the entries for which `predicate` returns `true`; the others are delivered to
+    /// the callback with [`RemovalCause::Retain`] (or dropped, without a callback), after the
+    /// lock is released. Shard by shard, as [`clear`](Self::clear); recency is unchanged.
+    ///
+    /// `predicate` runs under each shard's lock, as a key's `Eq` does: a call it makes into
+    /// this cache that would need the lock is refused (see [`Busy`]), and one into another
+    /// cache never waits. It sees every entry of a shard before any is removed, so if it
+    /// panics, that shard keeps all its entries.
+    ///
+    /// # Panics
+    ///
+    /// As [`clear`](Self::clear).
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::new(8);
+    /// for k in 0..6 {
+    ///     cache.insert(k, k * 10);
+    /// }
+    /// cache.retain(|k, _v| k % 2 == 0);
+    /// assert_eq!(cache.len(), 3);
+    /// assert_eq!(cache.get(&4), Some(40));
+    /// assert_eq!(cache.get(&3), None);
+    /// ```
+    pub fn retain<F>(&self, mut predicate: F)
+    where
+        F: FnMut(&K, &V) -> bool,
+    {
+        if let Some(cause) = self.refuses_whole_cache_call() {
+            refused("retain", None, cause);
+        }
+        for shard in self.shards.iter() {
+            let removed = {
+                let mut guard =
+                    self.write(shard).unwrap_or_else(|cause| refused("retain", None, cause));
+                let removed = guard.remove_unless(&mut predicate);
+                removed.iter().for_each(|&(.., hash)| self.begin_delivery(hash));
+                self.publish(shard, &mut guard);
+                removed
+            };
+            // The shard lock is released: the entries have left (see `clear`).
+            self.release(removed.iter().map(|&(_, _, weight, _)| weight).sum());
+            for (key, value, _, hash) in removed {
+                self.hand_off((Evicted { key, value, cause: RemovalCause::Retain }, hash));
+            }
+        }
+        self.purge();
+    }
+
+    /// An iterator over clones of the entries, shard by shard, each shard from its most to its
+    /// least recently used entry, without changing recency. Each shard is copied under its
+    /// lock when the iterator reaches it, and no lock is held between items: entries that
+    /// other threads insert or remove meanwhile may or may not be seen, but each item was in
+    /// the cache when its shard was copied.
+    ///
+    /// # Panics
+    ///
+    /// As [`snapshot`](Self::snapshot), when the iterator reaches a shard.
+    ///
+    /// ```
+    /// let cache = shardlru::Cache::<u32, u32>::new(8);
+    /// cache.insert(1, 10);
+    /// cache.insert(2, 20);
+    /// let mut entries: Vec<(u32, u32)> = cache.iter().collect();
+    /// entries.sort();
+    /// assert_eq!(entries, [(1, 10), (2, 20)]);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, K, V, S>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        Iter { cache: self, next_shard: 0, copied: Vec::new().into_iter() }
     }
 
     /// Clones every entry, shard by shard, each shard from its most to its least recently used
@@ -1292,19 +1965,80 @@ where
         K: Clone,
         V: Clone,
     {
-        // Keys and values are cloned into separate vectors declared before each guard, so that
-        // if a `Clone` panics, the clones already made are dropped after the lock is released.
-        let (mut keys, mut values) =
-            (Vec::with_capacity(self.len()), Vec::with_capacity(self.len()));
-        for shard in self.shards.iter() {
-            let mut guard =
-                self.write(shard).unwrap_or_else(|cause| refused("snapshot", None, cause));
-            for (key, value) in guard.iter_mru() {
-                keys.push(key.clone());
-                values.push(value.clone());
-            }
+        let mut entries = Vec::with_capacity(self.len());
+        for index in 0..self.shards.len() {
+            entries.extend(self.copy_shard(index, "snapshot"));
         }
-        keys.into_iter().zip(values).collect()
+        entries
+    }
+
+    /// Clones the entries of shard `index`, from most to least recent (`snapshot`, `iter`).
+    fn copy_shard(&self, index: usize, method: &str) -> impl Iterator<Item = (K, V)>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        // Keys and values are cloned into vectors declared before the guard, so that if a
+        // `Clone` panics, the clones already made are dropped after the lock is released.
+        let (mut keys, mut values) = (Vec::new(), Vec::new());
+        let mut guard =
+            self.write(&self.shards[index]).unwrap_or_else(|cause| refused(method, None, cause));
+        keys.reserve(guard.len());
+        values.reserve(guard.len());
+        for (key, value) in guard.iter_mru() {
+            keys.push(key.clone());
+            values.push(value.clone());
+        }
+        drop(guard);
+        keys.into_iter().zip(values)
+    }
+}
+
+/// The iterator of [`Cache::iter`]: clones of the entries, one shard at a time, with no lock
+/// held between items.
+///
+/// ```
+/// let cache = shardlru::Cache::<u32, u32>::new(8);
+/// cache.insert(1, 10);
+/// let mut iter = cache.iter();
+/// assert_eq!(iter.next(), Some((1, 10)));
+/// assert_eq!(iter.next(), None);
+/// ```
+pub struct Iter<'a, K, V, S = RandomState> {
+    cache: &'a Cache<K, V, S>,
+    next_shard: usize,
+    copied: std::vec::IntoIter<(K, V)>,
+}
+
+impl<K, V, S> Iterator for Iter<'_, K, V, S>
+where
+    K: Hash + Eq + Clone,
+    V: Clone,
+    S: BuildHasher,
+{
+    type Item = (K, V);
+
+    fn next(&mut self) -> Option<(K, V)> {
+        loop {
+            if let Some(entry) = self.copied.next() {
+                return Some(entry);
+            }
+            if self.next_shard == self.cache.shards.len() {
+                return None;
+            }
+            self.copied =
+                self.cache.copy_shard(self.next_shard, "iter").collect::<Vec<_>>().into_iter();
+            self.next_shard += 1;
+        }
+    }
+}
+
+impl<K, V, S> std::fmt::Debug for Iter<'_, K, V, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Iter")
+            .field("next_shard", &self.next_shard)
+            .field("copied_left", &self.copied.len())
+            .finish_non_exhaustive()
     }
 }
 

@@ -42,6 +42,8 @@ pub enum RemovalCause {
     Shrink,
     /// `clear` removed it.
     Clear,
+    /// `retain` removed it: the predicate returned `false`.
+    Retain,
     /// It weighs more than the whole capacity, so `insert` did not store it (see
     /// [`Builder::weigher`](crate::Builder::weigher)). The callback gets the value that was
     /// inserted; a value the key had before was handed back to the caller.

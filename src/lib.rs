@@ -34,6 +34,9 @@
 //! * **Purge.** Any thread may pop queued entries and run the callback on them, outside every
 //!   lock, while an atomic count of callbacks in flight stays under `max_pending_callbacks`.
 //!   Every mutating call ends with a purge attempt; at the cap the attempt returns at once.
+//! * **Loads.** [`Cache::get_or_insert_with`] records a load in flight in its key's shard, beside
+//!   the entries, so that other callers for that key wait for its value; the loader runs
+//!   outside every lock, after any write-back of the key still on its way to the callback.
 //!
 //! # Guarantees
 //!
@@ -45,11 +48,13 @@
 //!    `contains_key` do not. Each shard is an exact LRU; with [`EvictionScope::Global`], one
 //!    thread sees the cache evict exactly as one LRU list would.
 //! 3. **Nothing is lost.** A value leaves the cache exactly once: handed back to a caller
-//!    (`remove`, the old value from `insert`) or handed to the callback (capacity eviction,
-//!    `clear`, a shrinking `resize`). Entries still queued when the cache is dropped are
+//!    (`remove`, `remove_if`, the old value from `insert`) or handed to the callback (capacity
+//!    eviction, `clear`, `retain`, a shrinking `resize`). Entries still queued when the cache is dropped are
 //!    delivered during the drop. Without a callback, evicted values are dropped.
 //! 4. **No user code under a shard lock** except the key's `Eq`/`Borrow` (its `Hash` runs
-//!    before the lock) and, for `get`/`peek`/`snapshot`, `Clone`. Callbacks and every `Drop` of
+//!    before the lock), the value's `Clone` for `get`/`peek`/`get_or_insert`/`snapshot`/`iter`
+//!    (and the key's for the last two), and the predicates of `retain` and `remove_if`, which
+//!    are treated like `Eq`. Loaders run outside every lock. Callbacks and every `Drop` of
 //!    a key or value run after the lock is released.
 //! 5. **Re-entrant callbacks work**, with a bounded stack and bounded work per call.
 //! 6. **Re-entrant methods never deadlock**: a thread holding a shard lock (running a key's
@@ -57,6 +62,10 @@
 //!    is refused with [`Busy`] or a panic. This holds across caches too.
 //! 7. **Panics are contained**: counted, reported, and the cache stays consistent and usable.
 //! 8. **Bad configuration is refused** by [`Builder::build`] with a [`BuildError`].
+//! 9. **One load per missing key, never a stale one**
+//!    ([`get_or_insert_with`](Cache::get_or_insert_with)): concurrent callers for a missing key
+//!    wait for one loader; a load starts only once the callback of its key's evicted entry has
+//!    returned, and a write to the key during the load wins over the loaded value.
 //!
 //! # Quick start
 //!
@@ -98,7 +107,8 @@
 //!   ([`Cache::queued`]) for later calls.
 //! * **Calls from under a lock never wait.** A key's `Hash` runs before any lock is taken, so
 //!   it may call the cache freely. A key's `Eq`/`Borrow` and a value's `Clone` run under a
-//!   shard lock; calls they make into any cache never wait for a lock. Such a call is refused
+//!   shard lock, and so do the predicates of `retain` and `remove_if`; calls they make into
+//!   any cache never wait for a lock. Such a call is refused
 //!   ([`BusyCause`]) when it would have to: a lock of the same cache, another cache's lock held
 //!   by another thread (two caches whose `Clone`s call each other cannot deadlock), an insert
 //!   that would evict into the callback, `clear` or `resize`. `try_*` methods return [`Busy`],
@@ -147,6 +157,7 @@ mod builder;
 mod cache;
 mod error;
 mod evict;
+mod load;
 mod lock;
 mod nesting;
 mod purge;
@@ -160,7 +171,7 @@ pub use builder::{
     Builder, DEFAULT_MAX_PENDING_CALLBACKS, EvictionScope, MAX_SHARDS, MIN_DEFAULT_SHARE,
     SHARDS_PER_CORE,
 };
-pub use cache::Cache;
+pub use cache::{Cache, Iter};
 pub use error::{BuildError, Busy, BusyCause, ResizeError};
 pub use evict::{Evicted, RemovalCause};
 pub use nesting::MAX_NESTING;

@@ -6,13 +6,15 @@
 //!   (a key's `Eq`, a value's `Clone`) may call into any cache, but only ever without blocking.
 //! * **Running purges** (`purge.rs`). A purge of a cache already on the record returns at once,
 //!   so callbacks that call back into their cache do not recurse (guarantee 5).
+//! * **Running loaders** (`load.rs`). A loader that asks for the key it is loading is refused
+//!   instead of waiting for itself.
 //! * **Drops put off** (`cache.rs`). A cache dropped while this thread holds a shard lock cannot
 //!   run its callbacks there (guarantee 4); it hands itself over, and the thread drops it when it
 //!   releases its outermost lock ([`Record::put_off_drop`]).
 //!
 //! # Layout, and why
 //!
-//! Each of the two nestings is a [`Scopes`]: the innermost id alone in a `Cell<usize>`, so the
+//! Each of the three nestings is a [`Scopes`]: the innermost id alone in a `Cell<usize>`, so the
 //! hot-path question "is this thread inside anything?" is one thread-local load that answers
 //! [`NONE`]; the ids further out in a fixed array of [`MAX_NESTING`] cells, used only when
 //! scopes of different caches nest (user code of one cache calling into another). Scopes nest
@@ -38,9 +40,10 @@ use std::collections::VecDeque;
 pub(crate) const NONE: usize = 0;
 
 /// How many scopes of different caches one thread can be inside at once, in each nesting (shard
-/// locks held, purges running). A lock beyond it is refused with [`Busy`](crate::Busy)
-/// ([`BusyCause::TooDeep`](crate::BusyCause::TooDeep)); a purge beyond it returns at once and
-/// leaves its entries queued. Reaching it takes user code nested through that many caches.
+/// locks held, purges running, loaders running). A lock beyond it is refused with
+/// [`Busy`](crate::Busy) ([`BusyCause::TooDeep`](crate::BusyCause::TooDeep)); a purge beyond it
+/// returns at once and leaves its entries queued; a load beyond it panics. Reaching it takes
+/// user code nested through that many caches (or loaders).
 ///
 /// ```
 /// assert!(shardlru::MAX_NESTING >= 8);
@@ -136,6 +139,8 @@ pub(crate) struct Record {
     pub(crate) held: Scopes,
     /// The purges this thread runs, by purger id.
     pub(crate) running: Scopes,
+    /// The loaders this thread runs, by load id (`load.rs`).
+    pub(crate) loading: Scopes,
     /// Whether [`PUT_OFF`] may hold drops: checked when the outermost lock is released.
     put_off: Cell<bool>,
 }
@@ -149,6 +154,7 @@ sync_thread_local! {
     static RECORD: Record = Record {
         held: Scopes::new(),
         running: Scopes::new(),
+        loading: Scopes::new(),
         put_off: Cell::new(false),
     };
 }

@@ -107,6 +107,31 @@
 //! cache's `Eq` or `Clone`) cannot run callbacks there: it moves itself into the thread's record
 //! and is dropped, drain and all, when the thread releases its outermost lock (`nesting.rs`).
 //!
+//! # Loads wait for write-backs
+//!
+//! A load of a key must not read the backing store while an evicted entry of that key is still
+//! queued or in its callback (`load.rs`, "No stale loads"). So every entry handed to the callback
+//! is counted in `in_delivery`, by stripe of its key's hash: `begin` under the shard lock that
+//! removes it (a load that then misses the key, under the same lock, sees the count), `end`
+//! once its callback has returned or panicked, or once it is dropped undelivered (a closing
+//! cache). A load whose stripe counts anything waits ([`Purger::wait_for_delivery`]),
+//! delivering queued entries itself meanwhile, until the count is 0. A load from inside a
+//! callback of the same cache does not wait: the entries it would wait for may need the slot
+//! its thread holds (with a cap of 1, nobody else could deliver them).
+//!
+//! The wake-up is one atomic per stripe: a count, and a `WAITED` bit that a waiter sets with
+//! `fetch_or` while it holds the `in_delivery` mutex, before it reads the count and waits. The
+//! `end` that takes the count to 0 with the bit set (its `fetch_sub` returns `WAITED | 1`) takes
+//! the mutex and notifies. Both are read-modify-writes of the one atomic, so one precedes the
+//! other: either the `end` sees the bit (and notifies after the waiter waits, since the waiter
+//! holds the mutex until then), or the waiter's `fetch_or` sees the count already down. The
+//! bit is cleared when an `end` reaches 0 with it (a compare-exchange that fails if an entry
+//! arrived meanwhile, leaving the bit for that entry's `end`). The `end`'s `fetch_sub` is
+//! `Release` and the waiter's reads `Acquire`: a load that reads 0 sees what the callbacks
+//! wrote. A waiter also wakes every millisecond to purge: an entry still queued is delivered by
+//! some purge, and a purge's budget may leave it for the next one. loom:
+//! `load::load_races_the_callback_of_its_key`.
+//!
 //! # Orderings
 //!
 //! `pending_callbacks` protects no data: the entries reach the purging thread through the queue,
@@ -121,12 +146,17 @@ use crate::evict::Evicted;
 use crate::lock;
 use crate::nesting::{self, NONE, PutOffDrop};
 use crate::stats::PurgeCounters;
-use crate::sync::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, Queue, fence};
+use crate::sync::{
+    AtomicBool, AtomicU32, AtomicUsize, Condvar, Mutex,
+    Ordering::{Acquire, Relaxed, Release, SeqCst},
+    Queue, fence,
+};
 use std::any::Any;
 use std::fmt;
 use std::io::Write;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::time::Duration;
 
 /// The most of the entries queued before it started that one purge call delivers, so that a
 /// caller who meets a long queue (slow callbacks under a small cap) pays for a bounded batch, not
@@ -137,6 +167,19 @@ const PURGE_BATCH: usize = 256;
 /// callbacks evict, so that a short chain (a callback that inserts one entry, which evicts one)
 /// finishes within one call.
 const PURGE_EXTRA: usize = 64;
+
+/// How many stripes `in_delivery` counts by (a power of two): a load waits for an entry of
+/// another key one time in this many. Small under loom, to keep models small.
+#[cfg(not(loom))]
+const STRIPES: usize = 4096;
+#[cfg(loom)]
+const STRIPES: usize = 2;
+
+/// The bit of a stripe that says a load waits for its count to reach 0.
+const WAITED: u32 = 1 << 31;
+
+/// How long a load waiting for a write-back sleeps before it purges again.
+const WAIT_FOR_DELIVERY: Duration = Duration::from_millis(1);
 
 /// The eviction callback: the cache it belongs to (so that it can call back into it without
 /// holding a handle), and the entry.
@@ -254,7 +297,10 @@ impl fmt::Debug for CallbackPanic<'_> {
 
 /// The eviction queue, the callback and the pending-callback cap of one cache.
 pub(crate) struct Purger<K, V, S> {
-    queue: Queue<Evicted<K, V>>,
+    /// Evicted entries, each with its key's hash.
+    queue: Queue<(Evicted<K, V>, u64)>,
+    /// Entries on their way to the callback, by stripe (see "Loads wait for write-backs").
+    in_delivery: InDelivery,
     callback: Callback<K, V, S>,
     /// Boxes the cache for a drop put off until its thread holds no lock.
     put_off: PutOff<K, V, S>,
@@ -277,6 +323,7 @@ impl<K, V, S> Purger<K, V, S> {
     ) -> Self {
         Self {
             queue: Queue::new(),
+            in_delivery: InDelivery::new(),
             callback,
             put_off,
             pending_callbacks: AtomicUsize::new(0),
@@ -288,17 +335,53 @@ impl<K, V, S> Purger<K, V, S> {
         }
     }
 
-    /// Queues an evicted entry for delivery. Never blocks, runs no user code. Once the cache is
-    /// closing, hands the entry back instead: the caller drops it.
+    /// Counts an entry of `hash` as on its way to the callback. Called under the shard lock that
+    /// removes it, before the entry is handed to [`push`](Self::push) or
+    /// [`push_and_purge`](Self::push_and_purge).
     #[inline]
-    pub(crate) fn push(&self, evicted: Evicted<K, V>) -> Option<Evicted<K, V>> {
+    pub(crate) fn begin_delivery(&self, hash: u64) {
+        self.in_delivery.begin(hash);
+    }
+
+    /// Queues an evicted entry, counted by [`begin_delivery`](Self::begin_delivery), for
+    /// delivery. Never blocks, runs no user code. Once the cache is closing, hands the entry
+    /// back instead (no longer counted): the caller drops it.
+    #[inline]
+    pub(crate) fn push(&self, evicted: Evicted<K, V>, hash: u64) -> Option<Evicted<K, V>> {
         // Relaxed: `closing` is set by the dropping thread, in `drain_on_drop`, before it runs
         // any callback; only callbacks run by that same thread can push afterwards.
         if self.closing.load(Relaxed) {
+            self.in_delivery.end(hash);
             return Some(evicted);
         }
-        self.queue.push(evicted);
+        self.queue.push((evicted, hash));
         None
+    }
+
+    /// Returns once no entry of `hash`'s stripe is on its way to the callback, delivering
+    /// queued entries meanwhile (see "Loads wait for write-backs"). At once from inside a
+    /// callback of this cache: the entries waited for may need the slot this thread holds, and
+    /// a stripe may count only other keys' entries.
+    #[inline]
+    pub(crate) fn wait_for_delivery(&self, cache: &Cache<K, V, S>, hash: u64) {
+        if self.in_delivery.counts(hash) && !self.runs_here() {
+            self.wait_for_delivery_slow(cache, hash);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wait_for_delivery_slow(&self, cache: &Cache<K, V, S>, hash: u64) {
+        while self.in_delivery.counts(hash) {
+            self.purge(cache);
+            self.in_delivery.wait(hash, WAIT_FOR_DELIVERY);
+        }
+    }
+
+    /// Whether this thread is inside a purge (a callback) of this cache.
+    pub(crate) fn runs_here(&self) -> bool {
+        let id = self as *const Self as usize;
+        nesting::record(|record| record.running.contains(record.running.innermost(), id))
     }
 
     /// How [`Cache`]'s drop boxes the cache when it must put the drop off.
@@ -344,15 +427,20 @@ impl<K, V, S> Purger<K, V, S> {
     /// holds a shard lock, is already purging this cache, or the cache is closing), it is
     /// exactly `push` then `purge`, so a refusal at the cap still comes after the push, as
     /// "A purge refused at the cap strands nothing" needs.
-    pub(crate) fn push_and_purge(&self, cache: &Cache<K, V, S>, evicted: Evicted<K, V>) -> usize {
+    pub(crate) fn push_and_purge(
+        &self,
+        cache: &Cache<K, V, S>,
+        evicted: Evicted<K, V>,
+        hash: u64,
+    ) -> usize {
         // Relaxed: as in `push`.
         if self.queue.is_empty() && !self.closing.load(Relaxed) && !lock::holds_any() {
             if let Some(slot) = self.enter(Refusal::Quiet) {
-                return self.deliver_batch(cache, slot, Some(evicted), Resume::AtOnce);
+                return self.deliver_batch(cache, slot, Some((evicted, hash)), Resume::AtOnce);
             }
         }
         // Handed back (and dropped here) only while the cache is being dropped.
-        drop(self.push(evicted));
+        drop(self.push(evicted, hash));
         self.purge(cache)
     }
 
@@ -364,15 +452,15 @@ impl<K, V, S> Purger<K, V, S> {
         &'a self,
         cache: &Cache<K, V, S>,
         mut slot: Slot<'a, K, V, S>,
-        mut first: Option<Evicted<K, V>>,
+        mut first: Option<(Evicted<K, V>, u64)>,
         resume: Resume,
     ) -> usize {
         let in_hand = usize::from(first.is_some());
         let budget = (self.queue.len() + in_hand).min(PURGE_BATCH) + PURGE_EXTRA;
         let mut delivered = 0;
         loop {
-            if let Some(evicted) = first.take() {
-                slot.deliver_one(cache, evicted, resume);
+            if let Some((evicted, hash)) = first.take() {
+                slot.deliver_one(cache, evicted, hash, resume);
             }
             // Usually nothing is queued after a hand-off: skip a `pop` that would find nothing.
             if !self.queue.is_empty() {
@@ -512,8 +600,8 @@ impl<K, V, S> Slot<'_, K, V, S> {
     ) -> Option<Box<dyn Any + Send>> {
         let mut held_back = None;
         for _ in 0..budget {
-            let Some(evicted) = self.purger.queue.pop() else { break };
-            if let Some(payload) = self.deliver_one(cache, evicted, resume) {
+            let Some((evicted, hash)) = self.purger.queue.pop() else { break };
+            if let Some(payload) = self.deliver_one(cache, evicted, hash, resume) {
                 held_back.get_or_insert(payload);
             }
         }
@@ -525,11 +613,14 @@ impl<K, V, S> Slot<'_, K, V, S> {
         &mut self,
         cache: &Cache<K, V, S>,
         evicted: Evicted<K, V>,
+        hash: u64,
         resume: Resume,
     ) -> Option<Box<dyn Any + Send>> {
         let purger = self.purger;
         self.delivered += 1;
         let outcome = catch_unwind(AssertUnwindSafe(|| (purger.callback)(cache, evicted)));
+        // Delivered, panic or not: a load of the key may go on.
+        purger.in_delivery.end(hash);
         let Err(payload) = outcome else { return None };
         self.panics += 1;
         let report = |payload| CallbackPanic { cache_name: &purger.name, payload };
@@ -572,5 +663,69 @@ impl<K, V, S> Slot<'_, K, V, S> {
 impl<K, V, S> Drop for Slot<'_, K, V, S> {
     fn drop(&mut self) {
         self.release();
+    }
+}
+
+/// The count of entries on their way to the callback, by stripe of their keys' hashes, and the
+/// wake-up of the loads that wait for a stripe to empty (see "Loads wait for write-backs").
+struct InDelivery {
+    stripes: Box<[AtomicU32]>,
+    lock: Mutex<()>,
+    emptied: Condvar,
+}
+
+impl InDelivery {
+    fn new() -> Self {
+        Self {
+            stripes: (0..STRIPES).map(|_| AtomicU32::new(0)).collect(),
+            lock: Mutex::new(()),
+            emptied: Condvar::new(),
+        }
+    }
+
+    #[inline]
+    fn stripe(&self, hash: u64) -> &AtomicU32 {
+        &self.stripes[hash as usize & (STRIPES - 1)]
+    }
+
+    /// Relaxed: called under the shard lock that removes the entry; a load that misses the key
+    /// under that lock afterwards is ordered after this by the lock.
+    #[inline]
+    fn begin(&self, hash: u64) {
+        self.stripe(hash).fetch_add(1, Relaxed);
+    }
+
+    /// Release: a load that reads the count this leaves sees what the callback did.
+    #[inline]
+    fn end(&self, hash: u64) {
+        let stripe = self.stripe(hash);
+        if stripe.fetch_sub(1, Release) == WAITED | 1 {
+            self.wake(stripe);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake(&self, stripe: &AtomicU32) {
+        // Relaxed: only clears the bit; fails, keeping it, if an entry arrived meanwhile.
+        let _ = stripe.compare_exchange(WAITED, 0, Relaxed, Relaxed);
+        let _lock = self.lock.lock();
+        self.emptied.notify_all();
+    }
+
+    /// Whether an entry of `hash`'s stripe is on its way. Acquire: pairs with `end`.
+    #[inline]
+    fn counts(&self, hash: u64) -> bool {
+        self.stripe(hash).load(Acquire) & !WAITED != 0
+    }
+
+    /// Waits until `hash`'s stripe empties, or `timeout` passes.
+    fn wait(&self, hash: u64, timeout: Duration) {
+        let lock = self.lock.lock();
+        // Acquire: as in `counts`. Set under the lock, so an `end` that sees the bit notifies
+        // only once this thread waits.
+        if self.stripe(hash).fetch_or(WAITED, Acquire) & !WAITED != 0 {
+            drop(self.emptied.wait_for(lock, timeout));
+        }
     }
 }

@@ -38,14 +38,17 @@
 //! Invariants, checked by `validate` in tests: the table holds exactly one index per live slab
 //! node, under that node's stored hash; `weight` is the sum of the entries' weights; and those
 //! of `recency.rs` (the log agrees with the stamps; after a drain, stamps strictly decrease from
-//! head to tail).
+//! head to tail). Beside the entries, the shard keeps the records of loads in flight
+//! (`load.rs`): never one for a key it holds.
 
+use crate::load::Load;
 use crate::recency::Touches;
 use crate::slab::{Moved, NodeId, Slab};
 use crate::sync::Ordering::Relaxed;
 use hashbrown::HashTable;
 use std::borrow::Borrow;
 use std::mem;
+use std::sync::Arc;
 
 /// A key, its value, the key's hash and the entry's weight, as stored in the slab: `repr(C)`,
 /// in the order a hit reads them (see `slab.rs`'s `Node`).
@@ -57,8 +60,8 @@ struct Entry<K, V> {
     weight: u64,
 }
 
-/// An entry that left the shard: its key, its value and its weight.
-pub(crate) type Removed<K, V> = (K, V, u64);
+/// An entry that left the shard: its key, its value, its weight and its key's hash.
+pub(crate) type Removed<K, V> = (K, V, u64, u64);
 
 /// The stamp [`Shard::tail_stamp`] reports for an empty shard: never the oldest.
 pub(crate) const EMPTY: u64 = u64::MAX;
@@ -73,6 +76,15 @@ pub(crate) struct Shard<K, V> {
     slab: Slab<Entry<K, V>>,
     /// The total weight of the entries.
     weight: u64,
+    /// The loads in flight for keys of this shard (`load.rs`): never for a key the shard holds.
+    loading: HashTable<Record<K, V>>,
+}
+
+/// A load in flight: its key's hash, a clone of its key, and what its waiters wait on.
+pub(crate) struct Record<K, V> {
+    hash: u64,
+    key: K,
+    load: Arc<Load<V>>,
 }
 
 impl<K, V> Shard<K, V> {
@@ -80,7 +92,13 @@ impl<K, V> Shard<K, V> {
     /// (see `recency.rs`).
     pub(crate) fn new(across_shards: bool) -> Self {
         let touches = Touches::new(across_shards);
-        Self { table: HashTable::new(), slab: Slab::new(), touches, weight: 0 }
+        Self {
+            table: HashTable::new(),
+            slab: Slab::new(),
+            touches,
+            weight: 0,
+            loading: HashTable::new(),
+        }
     }
 
     #[inline]
@@ -167,12 +185,13 @@ impl<K, V> Shard<K, V> {
     pub(crate) fn replace(&mut self, id: NodeId, key: K, value: V, weight: u64) -> Removed<K, V> {
         self.drain();
         let entry = self.slab.get_mut(id);
+        let entry_hash = entry.hash;
         let old = mem::replace(&mut entry.value, value);
         let old_weight = mem::replace(&mut entry.weight, weight);
         self.weight = self.weight - old_weight + weight;
         self.slab.move_to_front(id);
         self.touches.stamp_written(&self.slab, id);
-        (key, old, old_weight)
+        (key, old, old_weight, entry_hash)
     }
 
     /// Inserts a key that `lookup` did not find as the most recent entry. Runs no user code.
@@ -200,7 +219,7 @@ impl<K, V> Shard<K, V> {
         self.index(hash, victim);
         self.weight = self.weight - old.weight + weight;
         self.touches.stamp_written(&self.slab, victim);
-        Some((old.key, old.value, old.weight))
+        Some((old.key, old.value, old.weight, old.hash))
     }
 
     /// The least recent entry, after a drain; `None` if the shard is empty.
@@ -275,13 +294,99 @@ impl<K, V> Shard<K, V> {
         self.table.clear();
         self.weight = 0;
         let entries = self.slab.drain_lru_first();
-        entries.into_iter().map(|e| (e.key, e.value, e.weight)).collect()
+        entries.into_iter().map(|e| (e.key, e.value, e.weight, e.hash)).collect()
+    }
+
+    /// Removes the entries for which `keep` returns `false`. `keep` (user
+    /// code) sees every entry before anything changes, so if it panics, nothing is removed.
+    pub(crate) fn remove_unless(
+        &mut self,
+        keep: &mut impl FnMut(&K, &V) -> bool,
+    ) -> Vec<Removed<K, V>> {
+        self.drain();
+        let doomed: Vec<NodeId> = self
+            .slab
+            .ids()
+            .filter(|&id| {
+                let entry = self.slab.get(id);
+                !keep(&entry.key, &entry.value)
+            })
+            .collect();
+        // Highest index first: a removal moves only the last node, which is then never one
+        // still to remove (those all have lower indices).
+        doomed
+            .into_iter()
+            .rev()
+            .map(|id| {
+                self.unindex(id);
+                self.remove_node(id).0
+            })
+            .collect()
     }
 
     /// The entries from most to least recent, after a drain.
     pub(crate) fn iter_mru(&mut self) -> impl Iterator<Item = (&K, &V)> {
         self.drain();
         self.slab.iter_mru().map(|e| (&e.key, &e.value))
+    }
+
+    /// Records the hit on the node at `id` (found by `lookup`) and returns its value.
+    pub(crate) fn touch(&mut self, id: NodeId) -> &V {
+        let Shard { slab, touches, .. } = self;
+        touches.touch_exclusive(slab, id);
+        &self.slab.get(id).value
+    }
+
+    /// The load in flight for `key`, if any. `key` is absent from the shard.
+    pub(crate) fn find_load<Q>(&self, hash: u64, key: &Q) -> Option<&Arc<Load<V>>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        if self.loading.is_empty() {
+            return None;
+        }
+        let found =
+            self.loading.find(hash, |record| record.hash == hash && record.key.borrow() == key);
+        found.map(|record| &record.load)
+    }
+
+    /// Records a load of `key`, which is neither in the shard nor being loaded.
+    pub(crate) fn start_load(&mut self, hash: u64, key: K, load: Arc<Load<V>>) {
+        self.loading.insert_unique(hash, Record { hash, key, load }, |record| record.hash);
+    }
+
+    /// Whether `load`'s record is still in the shard (not superseded). Runs no user code.
+    pub(crate) fn holds_load(&self, hash: u64, load: &Arc<Load<V>>) -> bool {
+        self.loading.find(hash, |record| Arc::ptr_eq(&record.load, load)).is_some()
+    }
+
+    /// Takes `load`'s record out, if it is still in the shard. Runs no user code.
+    pub(crate) fn forget_load(&mut self, hash: u64, load: &Arc<Load<V>>) -> Option<Record<K, V>> {
+        let found = self.loading.find_entry(hash, |record| Arc::ptr_eq(&record.load, load));
+        found.ok().map(|entry| entry.remove().0)
+    }
+
+    /// Takes the record of a load of `key` out, if there is one: `key` is about to be inserted
+    /// or was removed, which supersedes the load (`load.rs`). The probe runs `Eq`: callers
+    /// call this before they change anything else.
+    pub(crate) fn supersede_load<Q>(&mut self, hash: u64, key: &Q) -> Option<Record<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        if self.loading.is_empty() {
+            return None;
+        }
+        let found = self
+            .loading
+            .find_entry(hash, |record| record.hash == hash && record.key.borrow() == key);
+        found.ok().map(|entry| entry.remove().0)
+    }
+
+    /// Takes every record out: `clear` supersedes every load.
+    pub(crate) fn supersede_all_loads(&mut self) -> Vec<Record<K, V>> {
+        self.loading.drain().collect()
     }
 
     /// Indexes `id` under `hash`; the caller has established that its key is absent.
@@ -309,7 +414,7 @@ impl<K, V> Shard<K, V> {
             *index.expect("every live node is indexed under its stored hash") = to;
         }
         self.weight -= entry.weight;
-        ((entry.key, entry.value, entry.weight), moved)
+        ((entry.key, entry.value, entry.weight, entry.hash), moved)
     }
 
     /// Checks the invariants in the module docs (and `recency.rs`'s), with no reader running.
@@ -326,6 +431,11 @@ impl<K, V> Shard<K, V> {
             weight += entry.weight;
         }
         assert_eq!(weight, self.weight, "the shard's weight is not the sum of its entries'");
+        // By hash (`validate` has no `Eq`): tests use keys whose hashes differ.
+        for record in &self.loading {
+            let held = self.slab.ids().any(|id| self.slab.get(id).hash == record.hash);
+            assert!(!held, "a load is recorded for a key the shard holds");
+        }
         if self.touches.is_drained() {
             let stamps: Vec<u64> =
                 self.slab.ids_mru().map(|id| self.slab.stamp(id).load(Relaxed)).collect();
@@ -379,7 +489,7 @@ mod tests {
         assert_eq!(get(&shard, 0), Some(0));
         assert_eq!(get(&shard, 1), Some(10), "a second touch of 1 is not logged again");
         shard.validate();
-        assert_eq!(shard.evict_lru(&mut None), Some((2, 20, 1)));
+        assert_eq!(shard.evict_lru(&mut None), Some((2, 20, 1, hash(2))));
         assert_eq!(keys(&mut shard), [1, 0, 3]);
         shard.validate();
     }
@@ -404,7 +514,7 @@ mod tests {
         put(&mut shard, 1, 10);
         put(&mut shard, 2, 20);
         let id = shard.lookup(hash(1), &1).unwrap();
-        assert_eq!(shard.replace(id, 1, 11, 5), (1, 10, 1));
+        assert_eq!(shard.replace(id, 1, 11, 5), (1, 10, 1, hash(1)));
         assert_eq!(shard.weight(), 6);
         assert_eq!(keys(&mut shard), [1, 2]);
         shard.validate();
@@ -426,7 +536,7 @@ mod tests {
             put(&mut shard, k, k);
         }
         get(&shard, 0);
-        assert_eq!(shard.insert_evicting(hash(9), 9, 90, 2), Some((1, 1, 1)));
+        assert_eq!(shard.insert_evicting(hash(9), 9, 90, 2), Some((1, 1, 1, hash(1))));
         assert_eq!(keys(&mut shard), [9, 0, 2]);
         assert_eq!((shard.len(), shard.weight()), (3, 4));
         shard.validate();

@@ -4,10 +4,11 @@
 //!
 //! Both sides offer the same paths and signatures:
 //!
-//! * [`Mutex`] and [`RwLock`]: poison-free (the lock has `try_*` forms). Poisoning is meaningless here: a
-//!   panic under a shard lock can only come from a key's `Eq`/`Borrow` or a value's `Clone`,
-//!   and the shard code runs those before it mutates anything (see `shard.rs`), so the data behind
-//!   a lock released by unwinding is always consistent.
+//! * [`Mutex`] (with its [`Condvar`]) and [`RwLock`]: poison-free (the lock has `try_*`
+//!   forms). Poisoning is meaningless here: a panic under a shard lock can only come from user
+//!   code that the shard runs before it mutates anything (a key's `Eq`/`Borrow`, a value's
+//!   `Clone`, a `retain` predicate; see `shard.rs`), so the data behind a lock released by
+//!   unwinding is always consistent.
 //! * [`Queue`]: the eviction queue. Normally crossbeam's lock-free [`SegQueue`]; under loom a
 //!   `Mutex<VecDeque>` stand-in, because crossbeam-queue uses `core` atomics directly and loom
 //!   cannot see (or schedule around) them. The protocol built on top of the queue (the purge, its
@@ -30,6 +31,7 @@ mod inner {
     pub(crate) use std::sync::atomic::{
         AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence,
     };
+    use std::time::Duration;
 
     /// A mutex that never poisons (parking_lot's, which is also smaller and faster than std's).
     pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
@@ -44,6 +46,36 @@ mod inner {
         #[inline]
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock()
+        }
+    }
+
+    /// parking_lot's condition variable, for [`Mutex`]. Waits take the guard and give it back,
+    /// as loom's do.
+    pub(crate) struct Condvar(parking_lot::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Self(parking_lot::Condvar::new())
+        }
+
+        /// Waits for a notification (or a spurious wake-up), at most `timeout`.
+        pub(crate) fn wait_for<'a, T>(
+            &self,
+            mut guard: MutexGuard<'a, T>,
+            timeout: Duration,
+        ) -> MutexGuard<'a, T> {
+            self.0.wait_for(&mut guard, timeout);
+            guard
+        }
+
+        /// Waits for a notification (or a spurious wake-up).
+        pub(crate) fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(&mut guard);
+            guard
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
         }
     }
 
@@ -145,6 +177,33 @@ mod inner {
         #[track_caller]
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+    }
+
+    /// loom's condition variable, with the parking_lot side's signatures. loom has no clock: a
+    /// timed wait is a plain wait, so a model that needs a timeout to make progress deadlocks,
+    /// and loom reports it.
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Self(loom::sync::Condvar::new())
+        }
+
+        pub(crate) fn wait_for<'a, T>(
+            &self,
+            guard: MutexGuard<'a, T>,
+            _timeout: std::time::Duration,
+        ) -> MutexGuard<'a, T> {
+            self.wait(guard)
+        }
+
+        pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(guard).unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
         }
     }
 

@@ -1,0 +1,702 @@
+//! Loaders (`load.rs`): `get_or_insert_with` and `get_or_try_insert_with`, blocking, and
+//! `get_or_insert`, checked from outside.
+//!
+//! * **Single flight.** However many threads miss one key at once, its loader runs once and
+//!   every caller gets its value; a failed or panicking load hands the key to one waiter, which
+//!   loads next, and nothing stays stuck.
+//! * **`get_or_insert`** stores exactly one of the values racing callers offer; the others are
+//!   dropped unlocked and never reach the callback.
+//! * **Re-entry.** A loader that asks for its own key (directly or through another key's
+//!   loader) panics, naming the cause, instead of waiting for itself; other keys load fine.
+//! * **No stale loads.** A write of the key during its load supersedes the load (the loaded
+//!   value is not cached); a load does not read the store while an evicted entry of its key is
+//!   still queued or in its write-back callback. A stress test with a versioned write-back
+//!   store checks that no read ever returns a version older than a write that completed before
+//!   it began.
+//! * **Loads from an eviction callback** of keys that nobody is loading and that have no
+//!   write-back on the way work.
+//! * `Cache::new(0)` panics with the builder's message.
+//!
+//! Everything that could hang runs under `support::watchdog`. Sleeps only create interleavings;
+//! nothing asserts a duration.
+
+mod support;
+
+use shardlru::{Cache, Evicted};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::mpsc;
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+use support::{expect_panic, holds_a_shard_lock, panic_message, watchdog};
+
+/// How long a loader sleeps so that the other callers of a stampede arrive while it runs.
+const LOAD_TIME: Duration = Duration::from_millis(50);
+
+// ---------------------------------------------------------------------------------------------
+// Single flight.
+// ---------------------------------------------------------------------------------------------
+
+/// 64 threads miss one key at once: the loader runs exactly once, every caller gets the value
+/// it loaded, and that value is cached.
+#[test]
+fn a_stampede_runs_the_loader_once() {
+    watchdog("a_stampede_runs_the_loader_once", || {
+        const CALLERS: usize = 64;
+        let cache = Arc::new(Cache::<u64, String>::new(100));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let barrier = Arc::new(Barrier::new(CALLERS));
+        let callers: Vec<_> = (0..CALLERS)
+            .map(|caller| {
+                let (cache, loads, barrier) = (cache.clone(), loads.clone(), barrier.clone());
+                thread::spawn(move || {
+                    barrier.wait();
+                    cache.get_or_insert_with(7, || {
+                        loads.fetch_add(1, SeqCst);
+                        thread::sleep(LOAD_TIME);
+                        format!("loaded by {caller}")
+                    })
+                })
+            })
+            .collect();
+        let got: Vec<String> = callers.into_iter().map(|caller| caller.join().unwrap()).collect();
+        assert_eq!(loads.load(SeqCst), 1, "the loader ran more than once");
+        let resident = cache.peek(&7).expect("the loaded value is cached");
+        assert!(resident.starts_with("loaded by "), "{resident}");
+        assert!(got.iter().all(|value| *value == resident), "callers got {got:?}");
+        assert_eq!(cache.len(), 1);
+    });
+}
+
+/// The same stampede with `get_or_try_insert_with`, whose first load fails: exactly one caller
+/// (the first loader's) gets the error, one waiter loads next (two loads in all), everyone else
+/// gets that value, and it is cached.
+#[test]
+fn a_failed_load_hands_the_stampede_to_a_waiter() {
+    watchdog("a_failed_load_hands_the_stampede_to_a_waiter", || {
+        const CALLERS: usize = 64;
+        let cache = Arc::new(Cache::<u64, String>::new(100));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let barrier = Arc::new(Barrier::new(CALLERS));
+        let callers: Vec<_> = (0..CALLERS)
+            .map(|caller| {
+                let (cache, loads, barrier) = (cache.clone(), loads.clone(), barrier.clone());
+                thread::spawn(move || {
+                    barrier.wait();
+                    cache.get_or_try_insert_with(7, || {
+                        let nth = loads.fetch_add(1, SeqCst);
+                        thread::sleep(LOAD_TIME);
+                        if nth == 0 { Err("store down") } else { Ok(format!("loaded by {caller}")) }
+                    })
+                })
+            })
+            .collect();
+        let got: Vec<Result<String, &str>> =
+            callers.into_iter().map(|caller| caller.join().unwrap()).collect();
+        assert_eq!(loads.load(SeqCst), 2, "one failed load, then exactly one more");
+        let errors = got.iter().filter(|result| result.is_err()).count();
+        assert_eq!(errors, 1, "only the failed loader's caller gets the error: {got:?}");
+        assert!(got.contains(&Err("store down")));
+        let resident = cache.peek(&7).expect("the second load is cached");
+        let values: Vec<&String> = got.iter().filter_map(|result| result.as_ref().ok()).collect();
+        assert_eq!(values.len(), CALLERS - 1);
+        assert!(values.iter().all(|value| **value == resident), "callers got {got:?}");
+    });
+}
+
+/// A value that counts its live copies (clones included) and its drops made while the
+/// dropping thread holds a shard lock.
+struct Counted {
+    id: usize,
+    live: Arc<AtomicIsize>,
+    dropped_under_lock: Arc<AtomicUsize>,
+}
+
+impl Counted {
+    fn new(id: usize, live: &Arc<AtomicIsize>, dropped_under_lock: &Arc<AtomicUsize>) -> Self {
+        live.fetch_add(1, SeqCst);
+        Self { id, live: live.clone(), dropped_under_lock: dropped_under_lock.clone() }
+    }
+}
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        Self::new(self.id, &self.live, &self.dropped_under_lock)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, SeqCst);
+        if holds_a_shard_lock() {
+            self.dropped_under_lock.fetch_add(1, SeqCst);
+        }
+    }
+}
+
+/// 16 threads offer different values for one absent key with `get_or_insert`: all get the same
+/// value, that value is resident, the others are dropped (only the resident copy is left alive),
+/// none is dropped under a shard lock, and none reaches the eviction callback.
+#[test]
+fn racing_get_or_insert_stores_one_value() {
+    watchdog("racing_get_or_insert_stores_one_value", || {
+        const CALLERS: usize = 16;
+        let live = Arc::new(AtomicIsize::new(0));
+        let dropped_under_lock = Arc::new(AtomicUsize::new(0));
+        let delivered = Arc::new(Mutex::new(Vec::new()));
+        let cache = Arc::new(
+            Cache::<u32, Counted>::builder()
+                .capacity(64)
+                .on_evict({
+                    let delivered = delivered.clone();
+                    move |_, evicted| delivered.lock().unwrap().push(evicted.value.id)
+                })
+                .build()
+                .unwrap(),
+        );
+        let barrier = Arc::new(Barrier::new(CALLERS));
+        let callers: Vec<_> = (0..CALLERS)
+            .map(|caller| {
+                let (cache, barrier) = (cache.clone(), barrier.clone());
+                let offered = Counted::new(caller, &live, &dropped_under_lock);
+                thread::spawn(move || {
+                    barrier.wait();
+                    cache.get_or_insert(0, offered).id
+                })
+            })
+            .collect();
+        let got: Vec<usize> = callers.into_iter().map(|caller| caller.join().unwrap()).collect();
+        let resident = cache.peek(&0).expect("one value is stored").id;
+        assert!(got.iter().all(|&id| id == resident), "callers got {got:?}, resident {resident}");
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.stats().inserts, 1, "exactly one value was stored");
+        cache.purge();
+        assert_eq!(*delivered.lock().unwrap(), [], "no offered value reaches the callback");
+        assert_eq!(live.load(SeqCst), 1, "only the resident value is left alive");
+        assert_eq!(dropped_under_lock.load(SeqCst), 0, "a value was dropped under a shard lock");
+        drop(cache);
+        assert_eq!(live.load(SeqCst), 0);
+    });
+}
+
+/// A loader that panics while several threads wait for it: the panic goes on in its caller,
+/// one waiter loads instead (two loads in all), every waiter gets that value, and it is cached.
+#[test]
+fn a_panicking_loader_hands_the_load_to_a_waiter() {
+    watchdog("a_panicking_loader_hands_the_load_to_a_waiter", || {
+        const WAITERS: usize = 4;
+        let cache = Arc::new(Cache::<u32, String>::new(16));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let (started, loading) = mpsc::channel();
+        let first = {
+            let (cache, loads) = (cache.clone(), loads.clone());
+            thread::spawn(move || {
+                cache.get_or_insert_with(1, || {
+                    loads.fetch_add(1, SeqCst);
+                    started.send(()).unwrap();
+                    thread::sleep(Duration::from_millis(100));
+                    panic!("the loader fails");
+                })
+            })
+        };
+        loading.recv().unwrap();
+        let waiters: Vec<_> = (0..WAITERS)
+            .map(|waiter| {
+                let (cache, loads) = (cache.clone(), loads.clone());
+                thread::spawn(move || {
+                    cache.get_or_insert_with(1, || {
+                        loads.fetch_add(1, SeqCst);
+                        format!("loaded by waiter {waiter}")
+                    })
+                })
+            })
+            .collect();
+        let payload = first.join().expect_err("the loader's panic goes on in its caller");
+        assert_eq!(panic_message(&*payload), "the loader fails");
+        let got: Vec<String> = waiters.into_iter().map(|waiter| waiter.join().unwrap()).collect();
+        assert_eq!(loads.load(SeqCst), 2, "the panicked load, then exactly one more");
+        let resident = cache.peek(&1).expect("the second load is cached");
+        assert!(resident.starts_with("loaded by waiter"), "{resident}");
+        assert!(got.iter().all(|value| *value == resident), "waiters got {got:?}");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Re-entry.
+// ---------------------------------------------------------------------------------------------
+
+/// A loader that asks for its own key panics with a message naming the cause instead of
+/// waiting for itself; afterwards nothing is cached, and a new load of the key, on this thread
+/// or another, runs normally.
+#[test]
+fn a_loader_that_asks_for_its_own_key_panics() {
+    watchdog("a_loader_that_asks_for_its_own_key_panics", || {
+        let cache = Arc::new(Cache::<u32, u32>::new(16));
+        let message = expect_panic("a loader asking for its own key", || {
+            cache.get_or_insert_with(1, || cache.get_or_insert_with(1, || 10) + 1)
+        });
+        assert!(message.contains("itself"), "the panic does not say why: {message}");
+        assert!(message.contains("get_or_insert_with"), "{message}");
+        assert!(!cache.contains_key(&1));
+        assert_eq!(cache.get_or_insert_with(1, || 11), 11, "a fresh load on the same thread");
+        assert_eq!(cache.remove(&1), Some(11));
+        let other = cache.clone();
+        let loaded = thread::spawn(move || other.get_or_insert_with(1, || 12)).join().unwrap();
+        assert_eq!(loaded, 12, "a fresh load on another thread");
+        assert_eq!(cache.peek(&1), Some(12));
+    });
+}
+
+/// The same through a chain: the loader of 1 loads 2, whose loader asks for 1. That still
+/// panics (the thread runs 1's loader, further out), and both keys load normally afterwards.
+#[test]
+fn a_loader_chain_back_to_its_own_key_panics() {
+    watchdog("a_loader_chain_back_to_its_own_key_panics", || {
+        let cache = Cache::<u32, u32>::new(16);
+        let message = expect_panic("a loader chain back to its own key", || {
+            cache.get_or_insert_with(1, || {
+                cache.get_or_insert_with(2, || cache.get_or_insert_with(1, || 10) + 1) + 1
+            })
+        });
+        assert!(message.contains("itself"), "the panic does not say why: {message}");
+        assert!(cache.is_empty());
+        assert_eq!(cache.get_or_insert_with(1, || cache.get_or_insert_with(2, || 20) + 1), 21);
+        assert_eq!((cache.peek(&1), cache.peek(&2)), (Some(21), Some(20)));
+    });
+}
+
+/// A loader may load other keys: both values are returned and cached.
+#[test]
+fn a_loader_may_load_another_key() {
+    watchdog("a_loader_may_load_another_key", || {
+        let cache = Cache::<u32, u32>::new(16);
+        let loaded = cache.get_or_insert_with(1, || cache.get_or_insert_with(2, || 20) + 1);
+        assert_eq!(loaded, 21);
+        assert_eq!((cache.peek(&1), cache.peek(&2)), (Some(21), Some(20)));
+        assert_eq!(cache.get_or_insert_with(2, || unreachable!("2 is cached")), 20);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes during a load supersede it.
+// ---------------------------------------------------------------------------------------------
+
+/// A cache, and a thread that loads key 1 (the value 100) with a loader that blocks between
+/// `started` and `proceed`: the caller's thread returns what `get_or_insert_with` returned.
+struct BlockedLoad {
+    cache: Arc<Cache<u32, u32>>,
+    loader: thread::JoinHandle<u32>,
+    proceed: mpsc::Sender<()>,
+}
+
+impl BlockedLoad {
+    /// Starts the load in a cache of 16, and returns once the loader is running.
+    fn start() -> Self {
+        Self::start_in(Cache::new(16))
+    }
+
+    /// Starts the load in `cache`, and returns once the loader is running.
+    fn start_in(cache: Cache<u32, u32>) -> Self {
+        let cache = Arc::new(cache);
+        let (started, running) = mpsc::channel();
+        let (proceed, go) = mpsc::channel::<()>();
+        let loader = {
+            let cache = cache.clone();
+            thread::spawn(move || {
+                cache.get_or_insert_with(1, move || {
+                    started.send(()).unwrap();
+                    go.recv().unwrap();
+                    100
+                })
+            })
+        };
+        running.recv().unwrap();
+        Self { cache, loader, proceed }
+    }
+
+    /// Lets the loader return, and returns what its caller got.
+    fn finish(self) -> u32 {
+        self.proceed.send(()).unwrap();
+        self.loader.join().unwrap()
+    }
+}
+
+/// An `insert` of the key during its load wins: the loader's caller, and a caller that waits
+/// for that load, get the inserted value, and it stays cached.
+#[test]
+fn an_insert_during_a_load_supersedes_it() {
+    watchdog("an_insert_during_a_load_supersedes_it", || {
+        let load = BlockedLoad::start();
+        let waiter = {
+            let cache = load.cache.clone();
+            thread::spawn(move || cache.get_or_insert_with(1, || 300))
+        };
+        thread::sleep(Duration::from_millis(20)); // the waiter joins the load (or finds 200)
+        assert_eq!(load.cache.insert(1, 200), None);
+        let cache = load.cache.clone();
+        assert_eq!(load.finish(), 200, "the loader's caller gets the inserted value");
+        assert_eq!(waiter.join().unwrap(), 200, "the waiter gets the inserted value");
+        assert_eq!(cache.peek(&1), Some(200));
+        assert_eq!(cache.len(), 1);
+    });
+}
+
+/// An `insert` of the key during its load still wins when the inserted entry is evicted again
+/// before the load completes: the loaded value (read before the write) goes back to the caller
+/// but is not cached over the newer write.
+#[test]
+fn an_insert_evicted_again_during_a_load_still_supersedes_it() {
+    watchdog("an_insert_evicted_again_during_a_load_still_supersedes_it", || {
+        let load = BlockedLoad::start_in(Cache::builder().capacity(1).shards(1).build().unwrap());
+        assert_eq!(load.cache.insert(1, 200), None);
+        load.cache.insert(2, 2); // evicts 1
+        assert!(!load.cache.contains_key(&1));
+        let cache = load.cache.clone();
+        assert_eq!(load.finish(), 100, "no resident value: the loaded one goes back");
+        assert!(!cache.contains_key(&1), "a load older than an insert was cached");
+        assert_eq!(cache.peek(&2), Some(2));
+    });
+}
+
+/// `get_or_insert` during a load supersedes it too: its value stays, and the loader's caller
+/// gets it.
+#[test]
+fn a_get_or_insert_during_a_load_supersedes_it() {
+    watchdog("a_get_or_insert_during_a_load_supersedes_it", || {
+        let load = BlockedLoad::start();
+        assert_eq!(load.cache.get_or_insert(1, 200), 200);
+        let cache = load.cache.clone();
+        assert_eq!(load.finish(), 200);
+        assert_eq!(cache.peek(&1), Some(200));
+    });
+}
+
+/// A `remove` of the key during its load wins: the loader's caller gets the loaded value, but
+/// it is not cached.
+#[test]
+fn a_remove_during_a_load_supersedes_it() {
+    watchdog("a_remove_during_a_load_supersedes_it", || {
+        let load = BlockedLoad::start();
+        assert_eq!(load.cache.remove(&1), None);
+        let cache = load.cache.clone();
+        assert_eq!(load.finish(), 100, "the loaded value goes back to the caller");
+        assert!(!cache.contains_key(&1), "a load superseded by a remove cached its value");
+        assert!(cache.is_empty());
+        assert_eq!(cache.get_or_insert_with(1, || 101), 101, "the next call loads again");
+    });
+}
+
+/// `clear` during a load supersedes it as `remove` does.
+#[test]
+fn a_clear_during_a_load_supersedes_it() {
+    watchdog("a_clear_during_a_load_supersedes_it", || {
+        let load = BlockedLoad::start();
+        load.cache.insert(2, 2);
+        load.cache.clear();
+        let cache = load.cache.clone();
+        assert_eq!(load.finish(), 100);
+        assert!(!cache.contains_key(&1), "a load superseded by clear cached its value");
+        assert!(cache.is_empty());
+    });
+}
+
+/// A value that does not change during a load (an insert of another key, a `get` of the key)
+/// does not supersede it: the loaded value is cached.
+#[test]
+fn other_calls_during_a_load_do_not_supersede_it() {
+    watchdog("other_calls_during_a_load_do_not_supersede_it", || {
+        let load = BlockedLoad::start();
+        load.cache.insert(2, 2);
+        assert_eq!(load.cache.get(&1), None);
+        assert_eq!(load.cache.remove(&3), None);
+        let cache = load.cache.clone();
+        assert_eq!(load.finish(), 100);
+        assert_eq!(cache.peek(&1), Some(100));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loads wait for write-backs.
+// ---------------------------------------------------------------------------------------------
+
+type Store = Arc<Mutex<HashMap<u32, u64>>>;
+
+/// A one-entry, one-shard cache whose callback writes each evicted entry back to `store`. The
+/// callback for key 1 first reports on `entered` and blocks until `release` sends.
+fn write_back_cache(store: &Store) -> (Arc<Cache<u32, u64>>, mpsc::Receiver<()>, mpsc::Sender<()>) {
+    let (entered_tx, entered) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let (entered_tx, release_rx) = (Mutex::new(entered_tx), Mutex::new(release_rx));
+    let sink = store.clone();
+    let cache = Cache::builder()
+        .capacity(1)
+        .shards(1)
+        .max_pending_callbacks(1)
+        .on_evict(move |_, Evicted { key, value, .. }| {
+            if key == 1 {
+                entered_tx.lock().unwrap().send(()).unwrap();
+                release_rx.lock().unwrap().recv().unwrap();
+            }
+            sink.lock().unwrap().insert(key, value);
+        })
+        .build()
+        .unwrap();
+    (Arc::new(cache), entered, release)
+}
+
+/// Loads `key` from `store` on a new thread.
+fn load_from(cache: &Arc<Cache<u32, u64>>, store: &Store, key: u32) -> thread::JoinHandle<u64> {
+    let (cache, store) = (cache.clone(), store.clone());
+    thread::spawn(move || {
+        cache.get_or_insert_with(key, || store.lock().unwrap().get(&key).copied().unwrap_or(0))
+    })
+}
+
+/// A load of a key whose evicted entry is inside its write-back callback waits for the
+/// callback to return, and so reads the written-back value, not the store's older one.
+#[test]
+fn a_load_waits_for_the_write_back_of_its_key() {
+    watchdog("a_load_waits_for_the_write_back_of_its_key", || {
+        let store = Store::default();
+        let (cache, entered, release) = write_back_cache(&store);
+        cache.insert(1, 10);
+        let evicting = {
+            let cache = cache.clone();
+            thread::spawn(move || cache.insert(2, 20)) // evicts 1 into the blocking callback
+        };
+        entered.recv().unwrap();
+        let reader = load_from(&cache, &store, 1);
+        thread::sleep(Duration::from_millis(50)); // the reader misses 1 and would load now
+        assert_eq!(store.lock().unwrap().get(&1), None, "the write-back has not happened yet");
+        release.send(()).unwrap();
+        assert_eq!(evicting.join().unwrap(), None);
+        assert_eq!(reader.join().unwrap(), 10, "the load read the store before its write-back");
+        assert_eq!(cache.peek(&1), Some(10));
+    });
+}
+
+/// A load of a key whose evicted entry is still queued (every callback slot busy) waits until
+/// it is delivered, and reads the written-back value.
+#[test]
+fn a_load_waits_for_a_queued_write_back_of_its_key() {
+    watchdog("a_load_waits_for_a_queued_write_back_of_its_key", || {
+        let store = Store::default();
+        let (cache, entered, release) = write_back_cache(&store);
+        cache.insert(1, 10);
+        let evicting = {
+            let cache = cache.clone();
+            thread::spawn(move || cache.insert(2, 20)) // evicts 1 into the blocking callback
+        };
+        entered.recv().unwrap();
+        cache.insert(3, 30); // evicts 2; the only callback slot is taken, so it is queued
+        assert_eq!(cache.queued(), 1);
+        let reader = load_from(&cache, &store, 2);
+        thread::sleep(Duration::from_millis(50)); // the reader misses 2 and would load now
+        assert_eq!(store.lock().unwrap().get(&2), None, "the write-back has not happened yet");
+        release.send(()).unwrap();
+        evicting.join().unwrap();
+        assert_eq!(reader.join().unwrap(), 20, "the load read the store before its write-back");
+        assert_eq!(store.lock().unwrap().get(&1), Some(&10));
+    });
+}
+
+/// No stale loads, under load: a write-back cache (16 entries, one callback at a time, each
+/// taking ~200µs) over 64 keys, and 4 threads that for about a second write new versions of
+/// their own keys (each key has one writer, so its versions are inserted in order) and read
+/// any key through `get_or_insert_with`, loading from the store. A read must never return a
+/// version older than one whose `insert` had returned before the read began: it would mean a
+/// load read the store before the write-back of an evicted newer version, or cached an old
+/// value over a write made during the load.
+///
+/// The store keeps the highest version written back for each key, since write-backs of one key
+/// by different threads may run in either order.
+#[test]
+fn loads_never_return_a_version_older_than_a_completed_write() {
+    watchdog("loads_never_return_a_version_older_than_a_completed_write", || {
+        const KEYS: u64 = 64;
+        const THREADS: u64 = 4;
+        const OPS_PER_THREAD: usize = 1_500;
+        const RUN_FOR: Duration = Duration::from_secs(1);
+        let store: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
+        let cache = {
+            let store = store.clone();
+            Arc::new(
+                Cache::<u64, u64>::builder()
+                    .capacity(16)
+                    .max_pending_callbacks(1)
+                    .on_evict(move |_, Evicted { key, value, .. }| {
+                        thread::sleep(Duration::from_micros(200));
+                        let mut store = store.lock().unwrap();
+                        let stored = store.entry(key).or_insert(0);
+                        *stored = (*stored).max(value);
+                    })
+                    .build()
+                    .unwrap(),
+            )
+        };
+        // Per key: the version whose `insert` has returned (versions start at 1).
+        let written: Arc<Vec<AtomicU64>> = Arc::new((0..KEYS).map(|_| AtomicU64::new(0)).collect());
+        let loads = Arc::new(AtomicUsize::new(0));
+        // Loads of a key that had been written (so they must find a written-back version).
+        let reloads = Arc::new(AtomicUsize::new(0));
+        let violations = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let start = Instant::now();
+        let threads: Vec<_> = (0..THREADS)
+            .map(|thread| {
+                let (cache, store, written) = (cache.clone(), store.clone(), written.clone());
+                let (loads, reloads) = (loads.clone(), reloads.clone());
+                let (violations, stop) = (violations.clone(), stop.clone());
+                thread::spawn(move || {
+                    let mut rng = 0x9E37_79B9_7F4A_7C15_u64 ^ (thread + 1);
+                    let mut next = move || {
+                        rng ^= rng << 13;
+                        rng ^= rng >> 7;
+                        rng ^= rng << 17;
+                        rng
+                    };
+                    for _ in 0..OPS_PER_THREAD {
+                        if stop.load(SeqCst) || start.elapsed() > RUN_FOR {
+                            stop.store(true, SeqCst);
+                            break;
+                        }
+                        let roll = next();
+                        if roll % 4 == 0 {
+                            // A write of one of this thread's keys: key % THREADS == thread.
+                            let key = thread + THREADS * (next() % (KEYS / THREADS));
+                            let version = written[key as usize].load(SeqCst) + 1;
+                            cache.insert(key, version);
+                            written[key as usize].store(version, SeqCst);
+                        } else {
+                            let key = next() % KEYS;
+                            let floor = written[key as usize].load(SeqCst);
+                            let got = cache.get_or_insert_with(key, || {
+                                loads.fetch_add(1, SeqCst);
+                                if floor > 0 {
+                                    reloads.fetch_add(1, SeqCst);
+                                }
+                                let stored = store.lock().unwrap().get(&key).copied();
+                                // A slow read: writes of the key may come meanwhile.
+                                thread::sleep(Duration::from_micros(100));
+                                stored.unwrap_or(0)
+                            });
+                            if got < floor {
+                                violations.lock().unwrap().push((key, floor, got));
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|thread| thread.join().unwrap());
+        let violations = violations.lock().unwrap();
+        assert!(
+            violations.is_empty(),
+            "{} reads returned a version older than a completed write, (key, written, read): \
+             {:?}",
+            violations.len(),
+            &violations[..violations.len().min(10)]
+        );
+        let stats = cache.stats();
+        assert!(stats.evictions > 0, "nothing was evicted: {stats:?}");
+        assert!(loads.load(SeqCst) > 0, "nothing was loaded");
+        assert!(reloads.load(SeqCst) > 0, "no written key was ever loaded back");
+        assert!(cache.len() <= 16);
+    });
+}
+
+/// A hasher for `u64` keys whose hash is the key itself, so that a test chooses which keys
+/// share the low bits of their hashes.
+#[derive(Clone, Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0 << 8 | u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// An eviction callback may load keys that nobody is loading and that have no write-back on
+/// the way (the panic is documented only for a key another caller is loading, or whose
+/// evicted entry is still on its way to the callback). The callback delivering key 1 loads
+/// keys 2 to 10 000 of a cache that holds them all (so nothing else is evicted meanwhile): every
+/// load must succeed. With hashes equal to the keys, some of them share any power-of-two
+/// number of low hash bits up to 8 192 with key 1, whose entry is the one being delivered.
+#[test]
+fn an_eviction_callback_may_load_other_keys() {
+    watchdog("an_eviction_callback_may_load_other_keys", || {
+        const KEYS: u64 = 10_000;
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let cache = Cache::<u64, u64, _>::builder()
+            .hasher(BuildHasherDefault::<IdentityHasher>::default())
+            .capacity(KEYS as usize + 1)
+            .shards(1)
+            .on_evict({
+                let failures = failures.clone();
+                move |cache, evicted| {
+                    if evicted.key != 1 {
+                        return;
+                    }
+                    for key in 2..=KEYS {
+                        let loaded = catch_unwind(AssertUnwindSafe(|| {
+                            cache.get_or_insert_with(key, || key)
+                        }));
+                        if let Err(payload) = loaded {
+                            failures.lock().unwrap().push((key, panic_message(&*payload)));
+                        }
+                    }
+                }
+            })
+            .build()
+            .unwrap();
+        cache.insert(1, 1);
+        cache.retain(|&key, _| key != 1); // hands 1 to the callback
+        cache.purge();
+        let failures = failures.lock().unwrap();
+        assert!(
+            failures.is_empty(),
+            "{} loads from the callback panicked, e.g. key {}: {}",
+            failures.len(),
+            failures[0].0,
+            failures[0].1
+        );
+        assert_eq!(cache.len(), KEYS as usize - 1);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cache::new.
+// ---------------------------------------------------------------------------------------------
+
+/// `Cache::new(0)` panics with `BuildError::ZeroCapacity`'s message.
+#[test]
+#[should_panic(expected = "capacity is 0: a cache must hold at least one entry")]
+fn new_with_zero_capacity_panics_with_the_builders_message() {
+    let _ = Cache::<u32, u32>::new(0);
+}
+
+/// `Cache::new(n)` builds a working cache of capacity `n` with the builder's defaults.
+#[test]
+fn new_builds_a_cache_of_that_capacity() {
+    let cache = Cache::<u32, u32>::new(3);
+    assert_eq!(cache.capacity(), 3);
+    for key in 0..10 {
+        cache.insert(key, key);
+    }
+    assert!(cache.len() <= 3);
+    assert_eq!(cache.get_or_insert(42, 1), 1);
+    assert_eq!(cache.get(&42), Some(1));
+}
