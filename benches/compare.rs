@@ -1,8 +1,8 @@
-//! Throughput against peers, measured in one run: four workloads × thread counts × contenders,
+//! Throughput against peers, measured in one run: five workloads × thread counts × contenders,
 //! interleaved, then written up as `BENCHMARKS.md` and `benches/chart.svg`.
 //!
 //! ```text
-//! cargo bench --bench compare                         # the full run (about 6 minutes on 2 cores)
+//! cargo bench --bench compare                         # the full run (about 7 minutes on 2 cores)
 //! SHARDLRU_BENCH_QUICK=1 cargo bench --bench compare  # a smoke run (about a minute)
 //! ```
 //!
@@ -22,7 +22,12 @@
 //!   contender), checking a stop flag every [`CHUNK`] operations.
 //! * A cell reports the median Mops/s over the repeats and the median of the per-repeat ratios
 //!   to its baseline (quick_cache; quick_cache with a counting lifecycle for contenders with a
-//!   counting eviction hook). An operation is one `get` (W1, W2, W4) or one `insert` (W3).
+//!   counting eviction hook). An operation is one `get` (W1, W2, W4), one `insert` (W3), or
+//!   one call of the cache's own loader (W1L).
+//! * W1L is W1 (the same key streams) through each cache's loader API instead of `get` and
+//!   `insert`: shardlru's `get_or_insert_with`, quick_cache's `get_or_insert_with`, moka's
+//!   `get_with` ([`Contender::get_or_insert_with`]). The contenders without one (`Mutex<lru>`,
+//!   `64xMutex<lru>`, dashmap) do not run it: the report says n/a.
 //!
 //! Every run also prints a `RESULT` line on stdout (tab-separated: workload, threads,
 //! contender, repeat, Mops/s, hit ratio) for scripts such as `benches/interleave.sh`.
@@ -55,10 +60,12 @@ const CHUNK: usize = 256;
 /// The seed every key stream derives from.
 const SEED: u64 = 0x5eed_0005;
 
-/// The four workloads of issue 5.
+/// The four workloads of issue 5, and W1 through the caches' loaders (W1L).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Workload {
     W1,
+    /// W1's keys, each operation one call of the cache's own loader.
+    W1L,
     W2,
     W3,
     W4,
@@ -73,14 +80,18 @@ enum Op {
     Insert,
     /// `get` only.
     Read,
+    /// `get_or_insert_with(key, || key)`: the cache's own loader.
+    Load,
 }
 
 impl Workload {
-    const ALL: [Workload; 4] = [Workload::W1, Workload::W2, Workload::W3, Workload::W4];
+    const ALL: [Workload; 5] =
+        [Workload::W1, Workload::W1L, Workload::W2, Workload::W3, Workload::W4];
 
     fn name(self) -> &'static str {
         match self {
             Workload::W1 => "W1",
+            Workload::W1L => "W1L",
             Workload::W2 => "W2",
             Workload::W3 => "W3",
             Workload::W4 => "W4",
@@ -90,6 +101,7 @@ impl Workload {
     fn title(self) -> &'static str {
         match self {
             Workload::W1 => "read-through (get, insert on miss), Zipf s=1.0 over 1M keys",
+            Workload::W1L => "read-through by each cache's own loader, W1's keys (Zipf s=1.0, 1M)",
             Workload::W2 => "read-through (get, insert on miss), Zipf s=0.8 over 1M keys",
             Workload::W3 => "insert-only churn, uniform over 10M keys (every insert evicts)",
             Workload::W4 => "read-only hits, uniform over 100k pre-filled keys",
@@ -99,41 +111,56 @@ impl Workload {
     fn op(self) -> Op {
         match self {
             Workload::W1 | Workload::W2 => Op::ReadThrough,
+            Workload::W1L => Op::Load,
             Workload::W3 => Op::Insert,
             Workload::W4 => Op::Read,
         }
     }
 
+    /// Whether `spec` runs this workload: W1L needs a loader API.
+    fn runs(self, spec: &Spec) -> bool {
+        !matches!(self.op(), Op::Load) || spec.has_loader()
+    }
+
     fn seed(self, stream: u64) -> u64 {
-        SEED ^ ((self as u64 + 1) << 40) ^ stream
+        // W1L draws W1's keys; the others keep the seeds they had before it.
+        let index = match self {
+            Workload::W1 | Workload::W1L => 1,
+            Workload::W2 => 2,
+            Workload::W3 => 3,
+            Workload::W4 => 4,
+        };
+        SEED ^ (index << 40) ^ stream
     }
 
     /// Thread `thread`'s key stream: the same for every contender and every thread count.
     fn stream(self, thread: usize, len: usize) -> Vec<u64> {
         let seed = self.seed(thread as u64);
         match self {
-            Workload::W1 => keys::zipf(ZIPF_KEYS, 1.0, len, seed),
+            Workload::W1 | Workload::W1L => keys::zipf(ZIPF_KEYS, 1.0, len, seed),
             Workload::W2 => keys::zipf(ZIPF_KEYS, 0.8, len, seed),
             Workload::W3 => keys::uniform(CHURN_KEYS, len, seed),
             Workload::W4 => keys::uniform(CAPACITY as u64, len, seed),
         }
     }
 
-    /// How the warm-up keys are applied: read-through for W1/W2, inserts for W3/W4.
+    /// How the warm-up keys are applied: read-through for W1/W2, the loader for W1L, inserts for
+    /// W3/W4.
     fn warm_op(self) -> Op {
         match self {
             Workload::W1 | Workload::W2 => Op::ReadThrough,
+            Workload::W1L => Op::Load,
             Workload::W3 | Workload::W4 => Op::Insert,
         }
     }
 
     /// The keys that warm a fresh cache, single-threaded, before the timed run: a read-through
-    /// stream for W1/W2 (the cache reaches its steady state), enough new keys to fill the cache
+    /// stream for W1/W1L/W2 (the cache reaches its steady state), enough new keys to fill the cache
     /// for W3 (so that every timed insert evicts), and the whole key set for W4.
     fn warm_keys(self) -> Vec<u64> {
         let seed = self.seed(u64::MAX);
         match self {
-            Workload::W1 => keys::zipf(ZIPF_KEYS, 1.0, WARM_OPS, seed),
+            Workload::W1 | Workload::W1L => keys::zipf(ZIPF_KEYS, 1.0, WARM_OPS, seed),
             Workload::W2 => keys::zipf(ZIPF_KEYS, 0.8, WARM_OPS, seed),
             Workload::W3 => keys::uniform(CHURN_KEYS, CAPACITY, seed),
             Workload::W4 => keys::key_set(CAPACITY as u64),
@@ -141,7 +168,8 @@ impl Workload {
     }
 }
 
-/// Runs `op` on each key of `keys`; returns how many `get`s hit.
+/// Runs `op` on each key of `keys`; returns how many `get`s hit (for [`Op::Load`], how many
+/// calls did not run their loader).
 #[inline(always)]
 fn apply<C: Contender<u64, u64>>(cache: &C, op: Op, keys: &[u64]) -> u64 {
     let mut hits = 0;
@@ -168,6 +196,17 @@ fn apply<C: Contender<u64, u64>>(cache: &C, op: Op, keys: &[u64]) -> u64 {
                     black_box(value);
                     hits += 1;
                 }
+            }
+        }
+        Op::Load => {
+            for &key in keys {
+                let mut loaded = false;
+                let value = cache.get_or_insert_with(key, || {
+                    loaded = true;
+                    key
+                });
+                black_box(value);
+                hits += u64::from(!loaded);
             }
         }
     }
@@ -223,7 +262,7 @@ fn worker<C: Contender<u64, u64>>(
 #[derive(Clone, Copy, Debug)]
 struct Sample {
     mops: f64,
-    /// Hits per `get`; NaN for W3, which only inserts.
+    /// Hits per `get` (W1L: calls that did not load); NaN for W3, which only inserts.
     hit_ratio: f64,
 }
 
@@ -287,7 +326,7 @@ impl Visit<u64, u64> for Run<'_> {
         };
         let hit_ratio = match op {
             Op::Insert => f64::NAN,
-            Op::ReadThrough | Op::Read => hits as f64 / ops as f64,
+            Op::ReadThrough | Op::Read | Op::Load => hits as f64 / ops as f64,
         };
         Sample { mops, hit_ratio }
     }
@@ -407,11 +446,13 @@ fn measure(settings: &Settings) -> Samples {
             streams: (0..max_threads).map(|t| workload.stream(t, settings.stream_len)).collect(),
             warm: workload.warm_keys(),
         };
+        let contenders: Vec<&Spec> =
+            settings.contenders.iter().copied().filter(|spec| workload.runs(spec)).collect();
         for &threads in &settings.threads {
             for repeat in 0..settings.repeats {
-                let n = settings.contenders.len();
+                let n = contenders.len();
                 for i in 0..n {
-                    let spec = settings.contenders[(i + repeat) % n];
+                    let spec = contenders[(i + repeat) % n];
                     let run = Run {
                         prepared: &prepared,
                         threads,
@@ -552,7 +593,10 @@ impl Report<'_> {
              repeat), and `×` is the median of the per-repeat ratios to the baseline of the \
              same repeat: `{QUICK_CACHE}`, or `{QUICK_CACHE_HOOKED}` (a counting lifecycle) \
              for contenders with a counting eviction hook. Mops/s is the median over repeats; \
-             an operation is one `get` (W1, W2, W4) or one `insert` (W3). shardlru and \
+             an operation is one `get` (W1, W2, W4), one `insert` (W3), or one call of the \
+             cache's own loader (W1L: W1's keys through shardlru's and quick_cache's \
+             `get_or_insert_with` and moka's `get_with`; n/a for the contenders without a \
+             loader, and its hit ratio counts the calls that did not load). shardlru and \
              `Mutex<lru>` are strict LRUs; quick_cache (CLOCK-Pro-like) and moka (TinyLFU) are \
              not, so their hit ratios differ; dashmap has no bound at all (the ceiling).\n"
         );
@@ -585,24 +629,38 @@ impl Report<'_> {
             "## Targets (issues 11 and 12)\n\n| target | threads | measured (median of per-pair \
              ratios) | met |\n|---|---:|---|---|\n",
         );
-        let mut row = |what: &str, t: usize, value: Option<f64>, goal: f64| {
-            let (measured, met) = match value {
-                Some(v) if v.is_finite() => {
+        // `goal`: `None` for a ratio reported without a target ("met" says so).
+        let mut row = |what: &str, t: usize, value: Option<f64>, goal: Option<f64>| {
+            let (measured, met) = match (value, goal) {
+                (Some(v), Some(goal)) if v.is_finite() => {
                     (format!("{v:.2}×"), if v >= goal { "yes" } else { "no" })
                 }
+                (Some(v), None) if v.is_finite() => (format!("{v:.2}×"), "no target"),
                 _ => ("not run".to_owned(), "—"),
             };
-            let _ = writeln!(md, "| {what} ≥ {goal}× | {t} | {measured} | {met} |");
+            match goal {
+                Some(goal) => {
+                    let _ = writeln!(md, "| {what} ≥ {goal}× | {t} | {measured} | {met} |");
+                }
+                None => {
+                    let _ = writeln!(md, "| {what} | {t} | {measured} | {met} |");
+                }
+            }
         };
         use Workload::*;
         for &t in self.settings.threads.iter().filter(|&&t| t <= 2) {
             let ratio = |w, name, baseline| self.ratio(w, t, name, baseline);
-            row("W4: shardlru / quick_cache", t, ratio(W4, "shardlru", QUICK_CACHE), 1.0);
-            row("W1: shardlru / quick_cache", t, ratio(W1, "shardlru", QUICK_CACHE), 1.3);
-            row("W2: shardlru / quick_cache", t, ratio(W2, "shardlru", QUICK_CACHE), 1.3);
-            row("W3: shardlru / quick_cache", t, ratio(W3, "shardlru", QUICK_CACHE), 1.5);
+            row("W4: shardlru / quick_cache", t, ratio(W4, "shardlru", QUICK_CACHE), Some(1.0));
+            row("W1: shardlru / quick_cache", t, ratio(W1, "shardlru", QUICK_CACHE), Some(1.3));
+            row("W2: shardlru / quick_cache", t, ratio(W2, "shardlru", QUICK_CACHE), Some(1.3));
+            row("W3: shardlru / quick_cache", t, ratio(W3, "shardlru", QUICK_CACHE), Some(1.5));
             let hooked = ratio(W3, "shardlru+callback", QUICK_CACHE_HOOKED);
-            row("W3: shardlru+callback / quick_cache+lifecycle", t, hooked, 1.3);
+            row("W3: shardlru+callback / quick_cache+lifecycle", t, hooked, Some(1.3));
+            // The loaders: reported beside the targets, with none of their own.
+            if self.settings.workloads.contains(&W1L) {
+                row("W1L: shardlru / quick_cache", t, ratio(W1L, "shardlru", QUICK_CACHE), None);
+                row("W1L: shardlru / moka", t, ratio(W1L, "shardlru", "moka"), None);
+            }
         }
         // One thread: the hit ratio is then the policy's alone, not the interleaving's.
         let t = self.settings.threads.first().copied().unwrap_or(1);
@@ -642,6 +700,12 @@ impl Report<'_> {
         md.push_str("---:|\n");
         for spec in &s.contenders {
             let _ = write!(md, "| {} |", spec.name.replace('<', "\\<"));
+            if !workload.runs(spec) {
+                // No loader API: not run (W1L).
+                md.push_str(&" n/a |".repeat(s.threads.len() + 1));
+                md.push('\n');
+                continue;
+            }
             for &threads in &s.threads {
                 let mops = self.median_mops(workload, threads, spec.name);
                 let ratio = self.ratio(workload, threads, spec.name, spec.baseline);
@@ -691,7 +755,9 @@ impl Report<'_> {
             };
             (color, width, spec.hooked)
         };
-        let root = SVGBackend::new(path, (1280, 1000)).into_drawing_area();
+        // Two panels a row, as many rows as the workloads need.
+        let rows = s.workloads.len().div_ceil(2).max(1);
+        let root = SVGBackend::new(path, (1280, 44 + 478 * rows as u32)).into_drawing_area();
         root.fill(&WHITE)?;
         let (legend, body) = root.split_vertically(44);
         let columns = s.contenders.len().div_ceil(2).max(1);
@@ -710,7 +776,7 @@ impl Report<'_> {
             }
             legend.draw(&Text::new(spec.name, (x + 32, y - 6), ("sans-serif", 13)))?;
         }
-        let panels = body.split_evenly((2, 2));
+        let panels = body.split_evenly((rows, 2));
         for (panel, &workload) in panels.iter().zip(&s.workloads) {
             let values: Vec<f64> = s
                 .contenders

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark report of issue 5, in one command: writes BENCHMARKS.md and benches/chart.svg.
 #
-#   benches/report.sh                             # about 9 minutes on 2 cores, once built
+#   benches/report.sh                             # about 10 minutes on 2 cores, once built
 #   SHARDLRU_BENCH_THREADS=1,2,4,8,16 benches/report.sh   # on a bigger machine
 #   SHARDLRU_REPORT_INSTRUCTIONS=1 benches/report.sh  # also instructions per op (callgrind, 1 minute)
 #
@@ -9,8 +9,9 @@
 #   1. benches/memory.rs     bytes per entry at capacity 1,000,000, every contender
 #   2. benches/isolation.rs  get latency while a 100 µs eviction callback blocks
 #   3. benches/instructions.sh  (only with SHARDLRU_REPORT_INSTRUCTIONS=1)
-#   4. benches/compare.rs    W1–W4 × threads × contenders, interleaved; then writes the report,
-#                            folding in the sections that 1–3 left in $SHARDLRU_REPORT_DIR,
+#   4. benches/compare.rs    W1, W1L, W2–W4 × threads × contenders, interleaved; then writes
+#                            the report, folding in the sections that 1–3 left in
+#                            $SHARDLRU_REPORT_DIR,
 #                            then the hand-written analysis in benches/notes.md (its figures
 #                            are from the runs it names: update it by hand)
 #

@@ -1,5 +1,5 @@
 //! The caches under test, each behind one small adapter, so that every bench drives every
-//! contender through the same four calls with the same keys, capacity and seeds.
+//! contender through the same calls with the same keys, capacity and seeds.
 //!
 //! Adding a contender is one adapter (a struct and its [`Contender`] impl), one [`Kind`] variant,
 //! one arm in [`Spec::visit`] and one line in [`CONTENDERS`].
@@ -11,6 +11,7 @@
 
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
+use std::convert::Infallible;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -72,6 +73,21 @@ pub trait Contender<K: Key, V: Value>: Send + Sync + Sized {
     fn get(&self, key: &K) -> Option<V>;
     /// Inserts or replaces; whatever it evicts goes to the hook.
     fn insert(&self, key: K, value: V);
+    /// Whether [`get_or_insert_with`](Self::get_or_insert_with) is the cache's own loader API.
+    /// A bench of loaders skips the contenders without one.
+    const LOADER: bool = false;
+    /// The value for `key`, counted as a use; on a miss, `load()`, inserted and returned.
+    /// Through the cache's own loader API where it has one ([`LOADER`](Self::LOADER): one
+    /// loader per missing key, the other callers wait for its value). Without one, this
+    /// default: `get`, then `insert` on a miss, racy (two callers may both load).
+    #[inline]
+    fn get_or_insert_with(&self, key: K, load: impl FnOnce() -> V) -> V {
+        self.get(&key).unwrap_or_else(|| {
+            let value = load();
+            self.insert(key, value.clone());
+            value
+        })
+    }
     /// How many entries the cache holds, after any deferred maintenance.
     fn len(&self) -> usize;
 }
@@ -118,6 +134,11 @@ impl<K: Key, V: Value, const VARIANT: u8> Contender<K, V> for ShardLru<K, V, VAR
     fn insert(&self, key: K, value: V) {
         self.0.insert(key, value);
     }
+    const LOADER: bool = true;
+    #[inline]
+    fn get_or_insert_with(&self, key: K, load: impl FnOnce() -> V) -> V {
+        self.0.get_or_insert_with(key, load)
+    }
     fn len(&self) -> usize {
         self.0.purge();
         self.0.len()
@@ -150,6 +171,11 @@ impl<K: Key, V: Value> Contender<K, V> for Moka<K, V> {
     #[inline]
     fn insert(&self, key: K, value: V) {
         self.0.insert(key, value);
+    }
+    const LOADER: bool = true;
+    #[inline]
+    fn get_or_insert_with(&self, key: K, load: impl FnOnce() -> V) -> V {
+        self.0.get_with(key, load)
     }
     fn len(&self) -> usize {
         self.0.run_pending_tasks();
@@ -218,6 +244,14 @@ where
     #[inline]
     fn insert(&self, key: K, value: V) {
         self.0.insert(key, value);
+    }
+    const LOADER: bool = true;
+    #[inline]
+    fn get_or_insert_with(&self, key: K, load: impl FnOnce() -> V) -> V {
+        match self.0.get_or_insert_with(&key, || Ok::<V, Infallible>(load())) {
+            Ok(value) => value,
+            Err(never) => match never {},
+        }
     }
     fn len(&self) -> usize {
         self.0.len()
@@ -417,5 +451,17 @@ impl Spec {
 
     pub fn by_name(name: &str) -> Option<&'static Spec> {
         CONTENDERS.iter().find(|spec| spec.name == name)
+    }
+
+    /// Whether the contender's cache has its own loader API ([`Contender::LOADER`]).
+    pub fn has_loader(&self) -> bool {
+        struct HasLoader;
+        impl Visit<u64, u64> for HasLoader {
+            type Out = bool;
+            fn visit<C: Contender<u64, u64>>(self, _: &Spec) -> bool {
+                C::LOADER
+            }
+        }
+        self.visit(HasLoader)
     }
 }
