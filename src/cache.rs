@@ -56,7 +56,7 @@ use crate::load::{self, Load, Loader};
 use crate::lock::{self, HitGuard, ReadGuard, ShardLock, WriteGuard};
 use crate::nesting;
 use crate::purge::{OnEvict, PanicPolicy, Purger};
-use crate::shard::{EMPTY, Record, Shard};
+use crate::shard::{EMPTY, Record, Removed, Shard};
 use crate::slab::{MAX_LEN, NodeId};
 use crate::stats::{GetCounters, ShardCounters, ShardStats, Stats};
 use crate::sync::{
@@ -197,6 +197,7 @@ impl<V> Copy for Present<'_, V> {}
 impl<V> Present<'_, V> {
     /// For a key present at `id`, under `Keep` or `Complete`: records the hit and clones the
     /// value (user `Clone`, under the lock, as `get` does).
+    #[cold]
     fn keep<K>(self, guard: &mut Shard<K, V>, shard: &LockedShard<K, V>, id: NodeId) -> V {
         let (Self::Keep(clone) | Self::Complete(clone, _)) = self else {
             unreachable!("`Replace` replaces a present value")
@@ -209,8 +210,29 @@ impl<V> Present<'_, V> {
 
     /// For an absent key: whether the insert may store it. A write supersedes the key's load, if
     /// any, leaving its record in `record` (user `Eq`, before anything changes); a completion
-    /// may store only while its record is in the shard.
+    /// may store only while its record is in the shard. One check when no load is in flight.
+    #[inline(always)]
     fn admits<K, Q>(
+        self,
+        guard: &mut Shard<K, V>,
+        hash: u64,
+        key: &Q,
+        record: &mut Option<Record<K, V>>,
+    ) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        if !guard.has_loads() {
+            // Nothing to supersede; a completion's record is gone (`clear` took it).
+            return !matches!(self, Self::Complete(..));
+        }
+        self.admits_among_loads(guard, hash, key, record)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn admits_among_loads<K, Q>(
         self,
         guard: &mut Shard<K, V>,
         hash: u64,
@@ -231,6 +253,7 @@ impl<V> Present<'_, V> {
     }
 
     /// Just before an admitted insert stores its entry: a completion takes its record out.
+    #[inline(always)]
     fn complete<K>(self, guard: &mut Shard<K, V>, hash: u64, record: &mut Option<Record<K, V>>) {
         if let Self::Complete(_, load) = self {
             *record = guard.forget_load(hash, load);
@@ -243,13 +266,14 @@ impl<V> Present<'_, V> {
 type Leaving<K, V> = (Evicted<K, V>, u64);
 
 /// What a caller of a loader finds for a missing key (see `Cache::join`).
-enum Joined<V> {
+enum Joined<K, V> {
     /// The key is present after all.
     Hit(V),
     /// Another caller is loading it.
     Wait(Arc<Load<V>>),
-    /// Nobody is: this caller loads.
-    Start(Arc<Load<V>>),
+    /// Nobody is: this caller loads. With the record of an abandoned load it took over, to be
+    /// dropped once the caller's `Loader` guards the new load (a key's `Drop` may panic).
+    Start(Arc<Load<V>>, Option<Record<K, V>>),
 }
 
 /// A validated configuration, from [`Builder::build`].
@@ -745,7 +769,7 @@ impl<K, V, S> Cache<K, V, S> {
         }
     }
 
-    /// Hands an entry that left a shard (counted by `begin_delivery`) to the callback's queue,
+    /// Hands an entry that left a shard (listed by `begin_delivery`) to the callback's queue,
     /// or drops it if there is no callback. Called with no lock held: the drop may run user
     /// code.
     fn hand_off(&self, (evicted, hash): Leaving<K, V>) {
@@ -753,6 +777,24 @@ impl<K, V, S> Cache<K, V, S> {
             // Handed back (and dropped here) only while the cache is being dropped.
             drop(purger.push(evicted, hash));
         }
+    }
+
+    /// [`hand_off`](Self::hand_off) for many entries: every one is queued before any is
+    /// dropped, so a panicking `Drop` cannot leave one listed but never queued.
+    fn hand_off_all(&self, leaving: impl IntoIterator<Item = Leaving<K, V>>) {
+        let Some(purger) = &self.purger else { return leaving.into_iter().for_each(drop) };
+        let handed_back: Vec<_> =
+            leaving.into_iter().filter_map(|(evicted, hash)| purger.push(evicted, hash)).collect();
+        // Not empty only while the cache is being dropped.
+        drop(handed_back);
+    }
+
+    /// Entries that `clear` or `retain` removed, as they leave for the callback.
+    fn leaving(
+        removed: Vec<Removed<K, V>>,
+        cause: RemovalCause,
+    ) -> impl Iterator<Item = Leaving<K, V>> {
+        removed.into_iter().map(move |(key, value, _, hash)| (Evicted { key, value, cause }, hash))
     }
 
     /// Why this thread may not run a call that locks every shard in turn and hands entries to
@@ -804,13 +846,11 @@ impl<K, V, S> Cache<K, V, S> {
                 self.publish(shard, &mut guard);
                 drained
             };
-            // The shard lock is released: the entries have left. Their weight goes back before
-            // the first of them is dropped, as a drop may panic.
+            // The shard lock is released: the entries have left. Their weight goes back, and
+            // they are queued, before the first key or value is dropped, as a drop may panic.
             self.release(drained.iter().map(|&(_, _, weight, _)| weight).sum());
+            self.hand_off_all(Self::leaving(drained, RemovalCause::Clear));
             superseded.clear();
-            for (key, value, _, hash) in drained {
-                self.hand_off((Evicted { key, value, cause: RemovalCause::Clear }, hash));
-            }
         }
         self.purge();
     }
@@ -1128,9 +1168,23 @@ where
         value: V,
         present: Present<'_, V>,
     ) -> Result<Inserted<K, V>, Busy<(K, V)>> {
-        // User code first, before any lock: the weigher, then the key's `Hash`.
-        let weight = self.weigher.as_ref().map_or(1, |weigh| weigh(&key, &value));
         let (hash, index) = self.locate_index(&key);
+        self.insert_located(hash, index, key, value, present)
+    }
+
+    /// [`insert_as`](Self::insert_as) for a key already hashed: a load's completion inserts
+    /// under the hash its record was found by.
+    #[inline]
+    fn insert_located(
+        &self,
+        hash: u64,
+        index: usize,
+        key: K,
+        value: V,
+        present: Present<'_, V>,
+    ) -> Result<Inserted<K, V>, Busy<(K, V)>> {
+        // User code first, before any lock: the key's `Hash` (in the caller), then the weigher.
+        let weight = self.weigher.as_ref().map_or(1, |weigh| weigh(&key, &value));
         let shard = &self.shards[index];
         if weight > self.limit.load(Relaxed) {
             return self.insert_too_heavy(shard, hash, key, value, present);
@@ -1339,8 +1393,8 @@ where
                 // value goes back to the caller, so the purge that delivers what this call
                 // evicted reports callback panics instead of resuming them (see purge.rs,
                 // "Exactly once").
+                self.hand_off_all(evicted_here);
                 drop(record);
-                evicted_here.into_iter().for_each(|evicted| self.hand_off(evicted));
                 return Ok(match old {
                     Some((spare, old)) => {
                         drop(spare);
@@ -1358,7 +1412,7 @@ where
             self.publish(shard, &mut guard);
             drop(guard);
             // No lock of this cache is held now.
-            evicted_here.into_iter().for_each(|evicted| self.hand_off(evicted));
+            self.hand_off_all(evicted_here);
             let find = |shard: &Shard<K, V>| shard.lookup(hash, &key);
             let keep = existing.map(|_| Keep { shard: index, tail: own_tail, find: &find });
             match self.evict_from(victim, RemovalCause::Capacity, keep) {
@@ -1417,15 +1471,20 @@ where
         self.begin_delivery(hash);
         self.publish(shard, &mut guard);
         drop(guard);
-        // The shard lock is released: the old entry has left, the new one never entered.
-        drop(record);
-        let old = removed.map(|(_stored_key, old, weight, _)| {
-            self.release(weight);
-            old
-        });
+        // The shard lock is released: the old entry has left, the new one never entered. The
+        // new one is queued before any key is dropped (a drop may panic).
+        let (stored_key, old) = match removed {
+            Some((stored_key, old, weight, _)) => {
+                self.release(weight);
+                (Some(stored_key), Some(old))
+            }
+            None => (None, None),
+        };
         if let Some(purger) = &self.purger {
             // Handed back (and dropped here) only while the cache is being dropped.
-            drop(purger.push(Evicted { key, value, cause: RemovalCause::TooHeavy }, hash));
+            let handed_back =
+                purger.push(Evicted { key, value, cause: RemovalCause::TooHeavy }, hash);
+            drop((record, stored_key, handed_back));
             if old.is_some() || passed.is_some() {
                 // With a value on its way back, a callback panic is reported, not resumed (see
                 // purge.rs, "Exactly once").
@@ -1444,7 +1503,9 @@ where
     /// Returns the value for `key`, inserting `value` first if the key is absent: Python's
     /// `setdefault`. Among callers racing on one absent key, exactly one value is stored and all
     /// of them get that one; the others' keys and values are dropped after the lock is
-    /// released, and never reach the callback. A present entry becomes the most recently used,
+    /// released, and never reach the callback. (A value heavier than the whole capacity is never
+    /// stored: it goes to the callback as [`RemovalCause::TooHeavy`], as from `insert`, and its
+    /// caller gets a clone.) A present entry becomes the most recently used,
     /// as with [`get`](Self::get). An insert evicts as [`insert`](Self::insert) does.
     ///
     /// # Panics
@@ -1479,9 +1540,10 @@ where
     /// * **No stale loads.** With a callback, `load` does not start while an entry evicted
     ///   under `key` is still queued for the callback or in it: it waits for that callback to
     ///   return (delivering queued entries itself meanwhile), so a write-back callback and a
-    ///   loader that reads the same store never race. (The wait is counted by stripes of the
-    ///   key's hash, so it may also wait, rarely, for another key's write-back; a load from
-    ///   inside a callback of this cache does not wait, see Panics.) And a write to `key` while `load` runs
+    ///   loader that reads the same store never race. It waits for this key's write-backs only
+    ///   (and those of a key with the same 64-bit hash), however long the queue of others'; a
+    ///   write-back queued behind others comes after them. A load from inside a callback of this
+    ///   cache does not wait (see Panics). And a write to `key` while `load` runs
     ///   (`insert`, `get_or_insert`, `remove`, `clear`) wins: the loaded value is then not
     ///   cached, and the callers get the written value if it is still present, else the loaded
     ///   one.
@@ -1562,13 +1624,14 @@ where
                         return Ok(value);
                     }
                 }
-                Joined::Start(started) => {
+                Joined::Start(started, stale) => {
                     let loader = self.loader(hash, index, started);
+                    drop(stale);
                     self.wait_for_delivery(hash);
                     let load = load.take().expect("a caller runs at most one load");
                     let loaded = load::running(loader.load(), load);
                     let value = loaded.unwrap_or_else(|| load::too_deep())?;
-                    return Ok(self.complete(key, value, loader));
+                    return Ok(self.complete((hash, index), key, value, loader));
                 }
             }
         }
@@ -1580,8 +1643,7 @@ where
     /// hands the load to one of its waiters.
     ///
     /// What still blocks, as in the blocking form: the wait for a write-back of the key still
-    /// on its way to the callback (see "No stale loads"), which is as long as one callback, and
-    /// the insert's own purge.
+    /// on its way to the callback (see "No stale loads"), and the insert's own purge.
     ///
     /// # Panics
     ///
@@ -1640,12 +1702,13 @@ where
                         return Ok(value);
                     }
                 }
-                Joined::Start(started) => {
+                Joined::Start(started, stale) => {
                     let loader = self.loader(hash, index, started);
+                    drop(stale);
                     self.wait_for_delivery(hash);
                     let value =
                         load::Running { load: loader.load(), future: load.as_mut() }.await?;
-                    return Ok(self.complete(key, value, loader));
+                    return Ok(self.complete((hash, index), key, value, loader));
                 }
             }
         }
@@ -1653,7 +1716,7 @@ where
 
     /// The first step of every load: a hit, or under the shard lock, a hit after all, a load in
     /// flight to wait for, or a new load this caller starts.
-    fn join(&self, hash: u64, index: usize, key: &K, method: &str) -> Joined<V>
+    fn join(&self, hash: u64, index: usize, key: &K, method: &str) -> Joined<K, V>
     where
         K: Clone,
         V: Clone,
@@ -1708,25 +1771,23 @@ where
         let load = Load::new();
         guard.start_load(hash, record_key, Arc::clone(&load));
         drop(guard);
-        drop(stale);
-        Joined::Start(load)
+        Joined::Start(load, stale)
     }
 
     /// The guard of a load this caller started: if the caller fails, panics or is cancelled, it
     /// takes the record out of the shard and wakes the waiters to start over.
+    #[expect(clippy::type_complexity, reason = "the guard's closure type, named once")]
     fn loader(
         &self,
         hash: u64,
         index: usize,
         started: Arc<Load<V>>,
-    ) -> Loader<V, impl Fn(&Arc<Load<V>>) + '_> {
+    ) -> Loader<K, V, impl Fn(&Arc<Load<V>>) -> Option<Record<K, V>> + '_> {
         Loader::new(started, move |load| {
-            // No lock is held here (loads start only outside locks), so the write is granted.
-            if let Ok(mut guard) = self.write(&self.shards[index]) {
-                let record = guard.forget_load(hash, load);
-                drop(guard);
-                drop(record);
-            }
+            // No lock is held here (loads start only outside locks), so the write is granted;
+            // if it is not, the record stays, and the next caller takes it over (`join`).
+            let mut guard = self.write(&self.shards[index]).ok()?;
+            guard.forget_load(hash, load)
         })
     }
 
@@ -1740,17 +1801,27 @@ where
 
     /// Inserts a loaded value unless the load was superseded (load.rs), and publishes what the
     /// callers get: this one, and those waiting.
-    fn complete(&self, key: K, value: V, loader: Loader<V, impl Fn(&Arc<Load<V>>)>) -> V
+    fn complete(
+        &self,
+        (hash, index): (u64, usize),
+        key: K,
+        value: V,
+        loader: Loader<K, V, impl Fn(&Arc<Load<V>>) -> Option<Record<K, V>>>,
+    ) -> V
     where
         V: Clone,
     {
         let returned = value.clone();
-        let inserted = self.insert_as(key, value, Present::Complete(V::clone, loader.load()));
-        let value = match inserted.unwrap_or_else(|_| unreachable!("no lock is held")) {
-            Inserted::New => returned,
-            Inserted::Kept(resident, ..) => resident,
-            Inserted::Superseded(_, value) | Inserted::TooHeavy(value) => value,
-            Inserted::Replaced(_) => unreachable!("a completion does not replace"),
+        let complete = Present::Complete(V::clone, loader.load());
+        let value = match self.insert_located(hash, index, key, value, complete) {
+            Ok(Inserted::New) => returned,
+            Ok(Inserted::Kept(resident, ..)) => resident,
+            Ok(Inserted::Superseded(_, value) | Inserted::TooHeavy(value)) => value,
+            Ok(Inserted::Replaced(_)) => unreachable!("a completion does not replace"),
+            // An async load finished under a shard lock (polled from user code run there): the
+            // value goes to this caller uncached, and the load is abandoned (`loader` dropped),
+            // so its waiters start over.
+            Err(_) => return returned,
         };
         loader.finish(value.clone());
         value
@@ -1911,9 +1982,7 @@ where
             };
             // The shard lock is released: the entries have left (see `clear`).
             self.release(removed.iter().map(|&(_, _, weight, _)| weight).sum());
-            for (key, value, _, hash) in removed {
-                self.hand_off((Evicted { key, value, cause: RemovalCause::Retain }, hash));
-            }
+            self.hand_off_all(Self::leaving(removed, RemovalCause::Retain));
         }
         self.purge();
     }

@@ -52,9 +52,9 @@
 //!    eviction, `clear`, `retain`, a shrinking `resize`). Entries still queued when the cache is dropped are
 //!    delivered during the drop. Without a callback, evicted values are dropped.
 //! 4. **No user code under a shard lock** except the key's `Eq`/`Borrow` (its `Hash` runs
-//!    before the lock), the value's `Clone` for `get`/`peek`/`get_or_insert`/`snapshot`/`iter`
-//!    (and the key's for the last two), and the predicates of `retain` and `remove_if`, which
-//!    are treated like `Eq`. Loaders run outside every lock. Callbacks and every `Drop` of
+//!    before the lock), the value's `Clone` for `get`/`peek`/`snapshot`/`iter` and the
+//!    `get_or_insert*` methods (and the key's for `snapshot`/`iter`), and the predicates of
+//!    `retain` and `remove_if`, which are treated like `Eq`. Loaders run outside every lock. Callbacks and every `Drop` of
 //!    a key or value run after the lock is released.
 //! 5. **Re-entrant callbacks work**, with a bounded stack and bounded work per call.
 //! 6. **Re-entrant methods never deadlock**: a thread holding a shard lock (running a key's

@@ -22,11 +22,14 @@
 //!
 //! * At most one record per key, and never a record for a key the shard holds: every insert of
 //!   a key (`insert`, `get_or_insert`, a load's completion) takes the key's record out in the
-//!   lock hold that inserts it.
+//!   lock hold that inserts it (an insert that must make room elsewhere may also take one out
+//!   in an earlier hold, the key still absent).
 //! * A record leaves its shard exactly once: taken by an insert or a `remove` of its key, or by
-//!   `clear` (the load is *superseded*), or by its own loader when it completes, fails, panics
-//!   or is cancelled. Leaving the shard never ends the load itself; only its loader publishes an
-//!   outcome, and every path out of a loader publishes one (the guard's `Drop`).
+//!   `clear` (the load is *superseded*), by its own loader when it completes, fails, panics or
+//!   is cancelled, or by the next caller of its key if its loader gave up without taking it
+//!   out (a cancelled future dropped under a shard lock). Leaving the shard never ends the load
+//!   itself; only its loader publishes an outcome, and every path out of a loader publishes
+//!   one (the guard's `Drop`), before the record's key is dropped.
 //!
 //! # No stale loads
 //!
@@ -41,9 +44,9 @@
 //! * **A write-back not yet done.** An evicted entry may still be queued, or in its callback,
 //!   when a load of its key begins: the store still holds the older version. So a load waits,
 //!   before running, until no entry of its key is on its way to the callback, delivering queued
-//!   entries itself meanwhile (`purge.rs`, "Loads wait for write-backs"). The wait is counted
-//!   by stripes of the hash, so it may also wait for an entry of another key of the same
-//!   stripe. Without a callback nothing is delivered and nothing is waited for; from inside a
+//!   entries itself meanwhile (`purge.rs`, "Loads wait for write-backs"). The entries on their
+//!   way are recorded by their full hash, so a load waits for its own key's only. Without a
+//!   callback nothing is delivered and nothing is waited for; from inside a
 //!   callback of the same cache nothing is waited for either (the entries may need the
 //!   callback's slot), so such a load may read an older version.
 //!
@@ -55,6 +58,7 @@
 //! after which each waiter starts over, so one of them loads next. A waiter that registers after
 //! the outcome finds it at once: the outcome is published before the waiters are woken, under
 //! the same mutex they check it under, so no wake-up is lost (loom: `load::waiter_races_the_load`).
+//! Waiters clone the value under that mutex (user `Clone`, under no shard lock).
 //!
 //! Each thread keeps the loads whose loaders it is running on its record (`nesting.rs`). A
 //! loader that asks for its own key would wait for itself: it is refused with a panic that
@@ -65,6 +69,7 @@
 //! Records live under the shard lock and outcomes under the load's mutex: no atomics here.
 
 use crate::nesting;
+use crate::shard::Record;
 use crate::sync::{Condvar, Mutex};
 use std::sync::Arc;
 use std::task::Waker;
@@ -184,15 +189,16 @@ pub(crate) fn running<V, R>(load: &Arc<Load<V>>, f: impl FnOnce() -> R) -> Optio
 }
 
 /// The loader's side of a load: publishes `Abandoned` and takes the record out if it is dropped
-/// before [`finish`](Self::finish) (a failed, panicking or cancelled loader).
-pub(crate) struct Loader<V, F: Fn(&Arc<Load<V>>)> {
+/// before [`finish`](Self::finish) (a failed, panicking or cancelled loader). `forget` takes the
+/// record out of its shard and hands it back, to be dropped once the waiters are woken: its key's
+/// `Drop` may panic.
+pub(crate) struct Loader<K, V, F: Fn(&Arc<Load<V>>) -> Option<Record<K, V>>> {
     load: Arc<Load<V>>,
-    /// Takes this load's record out of its shard, if it is still there.
     forget: F,
     finished: bool,
 }
 
-impl<V, F: Fn(&Arc<Load<V>>)> Loader<V, F> {
+impl<K, V, F: Fn(&Arc<Load<V>>) -> Option<Record<K, V>>> Loader<K, V, F> {
     pub(crate) fn new(load: Arc<Load<V>>, forget: F) -> Self {
         Self { load, forget, finished: false }
     }
@@ -208,12 +214,14 @@ impl<V, F: Fn(&Arc<Load<V>>)> Loader<V, F> {
     }
 }
 
-impl<V, F: Fn(&Arc<Load<V>>)> Drop for Loader<V, F> {
+impl<K, V, F: Fn(&Arc<Load<V>>) -> Option<Record<K, V>>> Drop for Loader<K, V, F> {
     fn drop(&mut self) {
         if !self.finished {
-            // The record first, so that the waiters who start over find the key free.
-            (self.forget)(&self.load);
+            // The record first, so that the waiters who start over find the key free; the
+            // waiters woken before the record's key is dropped.
+            let record = (self.forget)(&self.load);
             self.load.publish(None);
+            drop(record);
         }
     }
 }

@@ -111,26 +111,35 @@
 //!
 //! A load of a key must not read the backing store while an evicted entry of that key is still
 //! queued or in its callback (`load.rs`, "No stale loads"). So every entry handed to the callback
-//! is counted in `in_delivery`, by stripe of its key's hash: `begin` under the shard lock that
-//! removes it (a load that then misses the key, under the same lock, sees the count), `end`
-//! once its callback has returned or panicked, or once it is dropped undelivered (a closing
-//! cache). A load whose stripe counts anything waits ([`Purger::wait_for_delivery`]),
-//! delivering queued entries itself meanwhile, until the count is 0. A load from inside a
-//! callback of the same cache does not wait: the entries it would wait for may need the slot
-//! its thread holds (with a cap of 1, nobody else could deliver them).
+//! is recorded in `in_delivery` by its key's hash: `begin` under the shard lock that removes it
+//! (a load that then misses the key, under the same lock, finds the record), `end` once its
+//! callback has returned or panicked, or once it is dropped undelivered (a closing cache). A
+//! load whose hash is recorded waits ([`Purger::wait_for_delivery`]), delivering queued entries
+//! itself meanwhile, until it is not. A load from inside a callback of the same cache does not
+//! wait: the entries it would wait for may need the slot its thread holds (with a cap of 1,
+//! nobody else could deliver them).
 //!
-//! The wake-up is one atomic per stripe: a count, and a `WAITED` bit that a waiter sets with
-//! `fetch_or` while it holds the `in_delivery` mutex, before it reads the count and waits. The
-//! `end` that takes the count to 0 with the bit set (its `fetch_sub` returns `WAITED | 1`) takes
-//! the mutex and notifies. Both are read-modify-writes of the one atomic, so one precedes the
-//! other: either the `end` sees the bit (and notifies after the waiter waits, since the waiter
-//! holds the mutex until then), or the waiter's `fetch_or` sees the count already down. The
-//! bit is cleared when an `end` reaches 0 with it (a compare-exchange that fails if an entry
-//! arrived meanwhile, leaving the bit for that entry's `end`). The `end`'s `fetch_sub` is
-//! `Release` and the waiter's reads `Acquire`: a load that reads 0 sees what the callbacks
-//! wrote. A waiter also wakes every millisecond to purge: an entry still queued is delivered by
-//! some purge, and a purge's budget may leave it for the next one. loom:
-//! `load::load_races_the_callback_of_its_key`.
+//! The record is exact (the full 64-bit hash, each entry once), so a load waits only for its own
+//! key's write-backs (and, once in 2^64, a colliding key's), never for a backlog of other keys:
+//! an earlier design counted entries by stripe of the hash, and under a backlog of thousands of
+//! entries nearly every stripe was busy, so nearly every miss waited for the whole queue.
+//!
+//! The hashes are spread over `STRIPES` stripes by the hash. Each stripe has `SLOTS` lock-free
+//! slots, claimed by a compare-exchange from 0 and freed by one back to 0, so that `begin` and
+//! `end` cost one read-modify-write each in the common case (few entries on their way); the
+//! hashes that find every slot taken (a backlog) go to the stripe's list behind a mutex.
+//!
+//! The wake-up: a waiter holds its stripe's mutex while it looks for its hash and marks where
+//! it found it, then waits on the stripe's condition variable (which releases the mutex). A
+//! slot is marked by a compare-exchange that sets its `WAITED` bit: the mark and `end`'s
+//! compare-exchange that frees the slot are read-modify-writes of one atomic, so one comes
+//! first: either `end` sees the mark and notifies, under the mutex (so after the wait began),
+//! or the waiter's compare-exchange fails and it finds the hash gone. The overflow list is
+//! marked by a flag under the mutex that guards it. The slot's release pairs with the waiter's
+//! acquire, so a load that finds its hash gone sees what the callback wrote. A waiter also
+//! wakes every millisecond to purge: an entry still queued is delivered by some purge, and a
+//! purge's budget may leave it for the next one. loom: `load::load_races_the_callback_of_its_key`
+//! (a slot) and `load::load_races_a_clear_through_the_overflow`.
 //!
 //! # Orderings
 //!
@@ -147,7 +156,7 @@ use crate::lock;
 use crate::nesting::{self, NONE, PutOffDrop};
 use crate::stats::PurgeCounters;
 use crate::sync::{
-    AtomicBool, AtomicU32, AtomicUsize, Condvar, Mutex,
+    AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex,
     Ordering::{Acquire, Relaxed, Release, SeqCst},
     Queue, fence,
 };
@@ -168,15 +177,17 @@ const PURGE_BATCH: usize = 256;
 /// finishes within one call.
 const PURGE_EXTRA: usize = 64;
 
-/// How many stripes `in_delivery` counts by (a power of two): a load waits for an entry of
-/// another key one time in this many. Small under loom, to keep models small.
+/// How many stripes `in_delivery` spreads its hashes over (a power of two), and how many
+/// lock-free slots each has before its mutex-guarded overflow list. Small under loom, so that
+/// the models reach the overflow.
 #[cfg(not(loom))]
-const STRIPES: usize = 4096;
+const STRIPES: usize = 256;
+#[cfg(not(loom))]
+const SLOTS: usize = 4;
 #[cfg(loom)]
 const STRIPES: usize = 2;
-
-/// The bit of a stripe that says a load waits for its count to reach 0.
-const WAITED: u32 = 1 << 31;
+#[cfg(loom)]
+const SLOTS: usize = 1;
 
 /// How long a load waiting for a write-back sleeps before it purges again.
 const WAIT_FOR_DELIVERY: Duration = Duration::from_millis(1);
@@ -299,7 +310,8 @@ impl fmt::Debug for CallbackPanic<'_> {
 pub(crate) struct Purger<K, V, S> {
     /// Evicted entries, each with its key's hash.
     queue: Queue<(Evicted<K, V>, u64)>,
-    /// Entries on their way to the callback, by stripe (see "Loads wait for write-backs").
+    /// The hashes of the entries on their way to the callback (see "Loads wait for
+    /// write-backs").
     in_delivery: InDelivery,
     callback: Callback<K, V, S>,
     /// Boxes the cache for a drop put off until its thread holds no lock.
@@ -358,21 +370,15 @@ impl<K, V, S> Purger<K, V, S> {
         None
     }
 
-    /// Returns once no entry of `hash`'s stripe is on its way to the callback, delivering
-    /// queued entries meanwhile (see "Loads wait for write-backs"). At once from inside a
-    /// callback of this cache: the entries waited for may need the slot this thread holds, and
-    /// a stripe may count only other keys' entries.
-    #[inline]
+    /// Returns once no entry of `hash` is on its way to the callback, delivering queued entries
+    /// meanwhile (see "Loads wait for write-backs"). At once from inside a callback of this
+    /// cache: the entries waited for may need the slot this thread holds.
     pub(crate) fn wait_for_delivery(&self, cache: &Cache<K, V, S>, hash: u64) {
-        if self.in_delivery.counts(hash) && !self.runs_here() {
-            self.wait_for_delivery_slow(cache, hash);
+        if self.runs_here() {
+            return;
         }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn wait_for_delivery_slow(&self, cache: &Cache<K, V, S>, hash: u64) {
-        while self.in_delivery.counts(hash) {
+        while self.in_delivery.lists(hash) {
+            // The entry may be queued: deliver what is, then wait for a change.
             self.purge(cache);
             self.in_delivery.wait(hash, WAIT_FOR_DELIVERY);
         }
@@ -666,66 +672,140 @@ impl<K, V, S> Drop for Slot<'_, K, V, S> {
     }
 }
 
-/// The count of entries on their way to the callback, by stripe of their keys' hashes, and the
-/// wake-up of the loads that wait for a stripe to empty (see "Loads wait for write-backs").
+/// The hashes of the entries on their way to the callback, and the wake-up of the loads that
+/// wait for a hash to leave (see "Loads wait for write-backs").
 struct InDelivery {
-    stripes: Box<[AtomicU32]>,
-    lock: Mutex<()>,
-    emptied: Condvar,
+    stripes: Box<[Stripe]>,
+}
+
+/// The hashes of one stripe: a few lock-free slots, and a list behind a mutex for the rest.
+struct Stripe {
+    /// 0 (free), or a hash as [`listed`], with [`WAITED`] set once a load waits for it.
+    slots: [AtomicU64; SLOTS],
+    /// The hashes that found every slot taken, and whether a load waits for one of them.
+    overflow: Mutex<Overflow>,
+    left: Condvar,
+}
+
+/// What a stripe's mutex guards.
+struct Overflow {
+    hashes: Vec<u64>,
+    waited: bool,
+}
+
+/// The bit of a slot that says a load waits for its hash to leave.
+const WAITED: u64 = 1;
+
+/// How a stripe lists `hash`: bit 1 set, so never 0 (a free slot), and bit 0 clear, for
+/// [`WAITED`]. Two hashes that differ only in those bits share a listing (a needless wait,
+/// once in 2^62).
+#[inline]
+fn listed(hash: u64) -> u64 {
+    (hash | 2) & !WAITED
 }
 
 impl InDelivery {
     fn new() -> Self {
-        Self {
-            stripes: (0..STRIPES).map(|_| AtomicU32::new(0)).collect(),
-            lock: Mutex::new(()),
-            emptied: Condvar::new(),
-        }
+        let stripe = || Stripe {
+            slots: std::array::from_fn(|_| AtomicU64::new(0)),
+            overflow: Mutex::new(Overflow { hashes: Vec::new(), waited: false }),
+            left: Condvar::new(),
+        };
+        Self { stripes: (0..STRIPES).map(|_| stripe()).collect() }
     }
 
+    /// The stripe of `hash`: from its top bits after a multiplication, which neither the shard
+    /// index (bits 32 and up, masked small) nor a weak hasher's low bits decide alone.
     #[inline]
-    fn stripe(&self, hash: u64) -> &AtomicU32 {
-        &self.stripes[hash as usize & (STRIPES - 1)]
+    fn stripe(&self, hash: u64) -> &Stripe {
+        &self.stripes[(hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize & (STRIPES - 1)]
     }
 
-    /// Relaxed: called under the shard lock that removes the entry; a load that misses the key
-    /// under that lock afterwards is ordered after this by the lock.
+    /// Lists `hash`. Called under the shard lock that removes the entry: a load that misses the
+    /// key under that lock afterwards finds it listed, so `Relaxed` suffices here.
     #[inline]
     fn begin(&self, hash: u64) {
-        self.stripe(hash).fetch_add(1, Relaxed);
+        let (stripe, listed) = (self.stripe(hash), listed(hash));
+        for slot in &stripe.slots {
+            if slot.load(Relaxed) == 0 && slot.compare_exchange(0, listed, Relaxed, Relaxed).is_ok()
+            {
+                return;
+            }
+        }
+        stripe.overflow.lock().hashes.push(listed);
     }
 
-    /// Release: a load that reads the count this leaves sees what the callback did.
+    /// Unlists one `hash`, waking the loads that wait for it.
     #[inline]
     fn end(&self, hash: u64) {
-        let stripe = self.stripe(hash);
-        if stripe.fetch_sub(1, Release) == WAITED | 1 {
-            self.wake(stripe);
+        let (stripe, listed) = (self.stripe(hash), listed(hash));
+        for slot in &stripe.slots {
+            let mut current = slot.load(Relaxed);
+            while current & !WAITED == listed {
+                // Release: a load that reads the slot changed sees what the callback did. A
+                // compare-exchange, not a store: of two `end`s of one hash in two slots, each
+                // frees one; and one that meets a waiter's mark sees it (it fails if the mark
+                // came after its load, and looks again).
+                match slot.compare_exchange_weak(current, 0, Release, Relaxed) {
+                    Ok(_) => {
+                        if current & WAITED != 0 {
+                            self.wake(stripe);
+                        }
+                        return;
+                    }
+                    Err(actual) => current = actual,
+                }
+            }
+        }
+        self.end_overflow(stripe, listed);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn end_overflow(&self, stripe: &Stripe, listed: u64) {
+        let mut overflow = stripe.overflow.lock();
+        if let Some(at) = overflow.hashes.iter().position(|&hash| hash == listed) {
+            overflow.hashes.swap_remove(at);
+        }
+        if overflow.waited {
+            overflow.waited = false;
+            drop(overflow);
+            stripe.left.notify_all();
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn wake(&self, stripe: &AtomicU32) {
-        // Relaxed: only clears the bit; fails, keeping it, if an entry arrived meanwhile.
-        let _ = stripe.compare_exchange(WAITED, 0, Relaxed, Relaxed);
-        let _lock = self.lock.lock();
-        self.emptied.notify_all();
+    fn wake(&self, stripe: &Stripe) {
+        // Under the mutex, which a waiter holds from before it marks the slot until it waits:
+        // the notification comes after the wait began.
+        let _overflow = stripe.overflow.lock();
+        stripe.left.notify_all();
     }
 
-    /// Whether an entry of `hash`'s stripe is on its way. Acquire: pairs with `end`.
-    #[inline]
-    fn counts(&self, hash: u64) -> bool {
-        self.stripe(hash).load(Acquire) & !WAITED != 0
+    /// Whether `hash` is listed. Acquire: pairs with `end`'s release of a slot.
+    fn lists(&self, hash: u64) -> bool {
+        let (stripe, listed) = (self.stripe(hash), listed(hash));
+        stripe.slots.iter().any(|slot| slot.load(Acquire) & !WAITED == listed)
+            || stripe.overflow.lock().hashes.contains(&listed)
     }
 
-    /// Waits until `hash`'s stripe empties, or `timeout` passes.
+    /// If `hash` is listed, waits for a change of its stripe, at most `timeout`. Marks what it
+    /// waits for under the stripe's mutex: a slot by a compare-exchange that sets `WAITED`
+    /// (so that the `end` that frees it, a read-modify-write of the same atomic, sees the mark
+    /// or is seen first), or the overflow list by its flag.
     fn wait(&self, hash: u64, timeout: Duration) {
-        let lock = self.lock.lock();
-        // Acquire: as in `counts`. Set under the lock, so an `end` that sees the bit notifies
-        // only once this thread waits.
-        if self.stripe(hash).fetch_or(WAITED, Acquire) & !WAITED != 0 {
-            drop(self.emptied.wait_for(lock, timeout));
+        let (stripe, listed) = (self.stripe(hash), listed(hash));
+        let mut overflow = stripe.overflow.lock();
+        let marked = stripe.slots.iter().any(|slot| {
+            // Acquire: as in `lists`.
+            slot.compare_exchange(listed, listed | WAITED, Acquire, Acquire).is_ok()
+                || slot.load(Acquire) == listed | WAITED
+        });
+        let waits = marked || overflow.hashes.contains(&listed);
+        if waits {
+            overflow.waited |= !marked;
+            drop(stripe.left.wait_for(overflow, timeout));
         }
     }
 }

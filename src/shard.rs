@@ -351,6 +351,12 @@ impl<K, V> Shard<K, V> {
         found.map(|record| &record.load)
     }
 
+    /// Whether any load is in flight for a key of this shard.
+    #[inline]
+    pub(crate) fn has_loads(&self) -> bool {
+        !self.loading.is_empty()
+    }
+
     /// Records a load of `key`, which is neither in the shard nor being loaded.
     pub(crate) fn start_load(&mut self, hash: u64, key: K, load: Arc<Load<V>>) {
         self.loading.insert_unique(hash, Record { hash, key, load }, |record| record.hash);

@@ -157,6 +157,7 @@ impl<T> Slab<T> {
     }
 
     /// Replaces the value at `id` and makes it the most recent node; returns the old value.
+    #[inline]
     pub(crate) fn replace(&mut self, id: NodeId, value: T) -> T {
         let old = std::mem::replace(&mut self.nodes[id.0 as usize].value, value);
         self.move_to_front(id);

@@ -12,7 +12,9 @@
 //!   value is not cached); a load does not read the store while an evicted entry of its key is
 //!   still queued or in its write-back callback. A stress test with a versioned write-back
 //!   store checks that no read ever returns a version older than a write that completed before
-//!   it began.
+//!   it began. A load does not wait for a backlog of other keys' write-backs.
+//! * **Key drops that panic.** A record's key whose `Drop` panics (in `clear`, a failed load, a
+//!   completion that evicts) loses no entry on its way to the callback and wakes every waiter.
 //! * **Loads from an eviction callback** of keys that nobody is loading and that have no
 //!   write-back on the way work.
 //! * `Cache::new(0)` panics with the builder's message.
@@ -22,11 +24,13 @@
 
 mod support;
 
-use shardlru::{Cache, Evicted};
+use shardlru::{Cache, Evicted, RemovalCause};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicBool, AtomicIsize, AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst,
+};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
@@ -699,4 +703,318 @@ fn new_builds_a_cache_of_that_capacity() {
     assert!(cache.len() <= 3);
     assert_eq!(cache.get_or_insert(42, 1), 1);
     assert_eq!(cache.get(&42), Some(1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regressions: a backlog of other keys' write-backs, and a key's `Drop` that panics.
+// ---------------------------------------------------------------------------------------------
+
+/// A load of a key never inserted does not wait for a backlog of other keys' write-backs. One
+/// callback slot, held by a callback blocked on key 0's entry, and ~1 000 evicted entries
+/// queued behind it (hashes equal to the keys); then loads of keys whose hashes share their low
+/// 12 bits with a queued key's or with key 0's (an earlier design counted the wait by those
+/// bits, so these loads waited for the whole queue) must all return while the callback is
+/// still blocked. A load of a queued key still waits for its write-back, and reads the
+/// written-back value.
+#[test]
+fn a_load_of_another_key_does_not_wait_for_a_backlog() {
+    watchdog("a_load_of_another_key_does_not_wait_for_a_backlog", || {
+        const LAST: u64 = 1_000;
+        let store: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
+        let (entered_tx, entered) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel::<()>();
+        let (entered_tx, release_rx) = (Mutex::new(entered_tx), Mutex::new(release_rx));
+        let cache = {
+            let store = store.clone();
+            Arc::new(
+                Cache::<u64, u64, _>::builder()
+                    .hasher(BuildHasherDefault::<IdentityHasher>::default())
+                    .capacity(4)
+                    .shards(1)
+                    .max_pending_callbacks(1)
+                    .on_evict(move |_, Evicted { key, value, .. }| {
+                        if key == 0 {
+                            entered_tx.lock().unwrap().send(()).unwrap();
+                            release_rx.lock().unwrap().recv().unwrap();
+                        }
+                        store.lock().unwrap().insert(key, value);
+                    })
+                    .build()
+                    .unwrap(),
+            )
+        };
+        for key in 0..4 {
+            cache.insert(key, key * 10);
+        }
+        let evicting = {
+            let cache = cache.clone();
+            thread::spawn(move || cache.insert(4, 40)) // evicts 0 into the blocking callback
+        };
+        entered.recv().unwrap();
+        for key in 5..=LAST {
+            cache.insert(key, key * 10); // evicts one more; the only slot is taken: queued
+        }
+        let queued = cache.queued();
+        assert!(queued >= 100, "no backlog to wait for: {queued} queued");
+        // 4096 * m + 500 shares its low 12 bits with queued key 500, 4096 * 9 with key 0.
+        let others: Vec<u64> = (1..=8).map(|m| 4096 * m + 500).chain([4096 * 9]).collect();
+        let (loaded_tx, loaded) = mpsc::channel();
+        let _loading = {
+            let (cache, others) = (cache.clone(), others.clone());
+            thread::spawn(move || {
+                for key in others {
+                    let _ = loaded_tx.send(cache.get_or_insert_with(key, || key + 1));
+                }
+            })
+        };
+        let got: Result<Vec<u64>, _> =
+            others.iter().map(|_| loaded.recv_timeout(Duration::from_secs(10))).collect();
+        if got.is_err() {
+            release.send(()).unwrap(); // lets the stuck load go on before the test fails
+        }
+        let got = got.expect("a load of a key never inserted waited for other keys' write-backs");
+        assert_eq!(got, others.iter().map(|key| key + 1).collect::<Vec<_>>());
+        assert!(!evicting.is_finished(), "the callback returned before it was released");
+        // A load of a queued key still waits for its write-back.
+        let reader = {
+            let (cache, store) = (cache.clone(), store.clone());
+            thread::spawn(move || {
+                cache.get_or_insert_with(500, || {
+                    store.lock().unwrap().get(&500).copied().unwrap_or(0)
+                })
+            })
+        };
+        thread::sleep(Duration::from_millis(50)); // the reader misses 500 and would load now
+        assert!(!reader.is_finished(), "a load of a queued key did not wait for its write-back");
+        assert_eq!(store.lock().unwrap().get(&500), None, "the write-back has not happened yet");
+        release.send(()).unwrap();
+        assert_eq!(evicting.join().unwrap(), None);
+        assert_eq!(reader.join().unwrap(), 5000, "the load read the store before its write-back");
+        while cache.queued() > 0 {
+            cache.purge();
+        }
+        let store = store.lock().unwrap();
+        let missing: Vec<u64> = (0..=LAST).filter(|key| !store.contains_key(key)).collect();
+        assert_eq!(missing, [], "evicted entries never written back");
+    });
+}
+
+/// No tag is armed in a [`Fuse`].
+const DISARMED: u32 = u32::MAX;
+
+/// A key whose copies made by `Clone` panic when dropped while their tag is armed in `armed`,
+/// once (the drop disarms it); keys made with [`Fuse::new`] or [`Fuse::tagged`] never panic.
+/// The cache copies a key only for the record of a load in flight (and for a caller that finds
+/// the key present or being loaded, a copy dropped before it waits), so arming the tag of a
+/// caller's key while its load runs makes the drop of that load's record's key panic, and no
+/// other caller's. Equality and hashing use `id` only.
+struct Fuse {
+    id: u32,
+    tag: u32,
+    copy: bool,
+    armed: Arc<AtomicU32>,
+}
+
+impl Fuse {
+    /// Key `id`, tagged `id`.
+    fn new(id: u32, armed: &Arc<AtomicU32>) -> Self {
+        Self::tagged(id, id, armed)
+    }
+
+    fn tagged(id: u32, tag: u32, armed: &Arc<AtomicU32>) -> Self {
+        Self { id, tag, copy: false, armed: armed.clone() }
+    }
+}
+
+impl Clone for Fuse {
+    fn clone(&self) -> Self {
+        Self { id: self.id, tag: self.tag, copy: true, armed: self.armed.clone() }
+    }
+}
+
+impl Drop for Fuse {
+    fn drop(&mut self) {
+        if self.copy
+            && !thread::panicking()
+            && self.armed.compare_exchange(self.tag, DISARMED, SeqCst, SeqCst).is_ok()
+        {
+            panic!("drop of a copy of key {} (tag {}) fails", self.id, self.tag);
+        }
+    }
+}
+
+impl PartialEq for Fuse {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for Fuse {}
+
+impl Hash for Fuse {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+
+/// What a recording callback got: (key, cause), in delivery order.
+type Delivered = Arc<Mutex<Vec<(u32, RemovalCause)>>>;
+
+/// What a recording callback got, sorted by key.
+fn sorted(delivered: &Delivered) -> Vec<(u32, RemovalCause)> {
+    let mut delivered = delivered.lock().unwrap().clone();
+    delivered.sort_by_key(|&(key, _)| key);
+    delivered
+}
+
+/// A one-shard cache of [`Fuse`] keys whose callback records what it gets.
+fn recording_cache(builder: shardlru::Builder<Fuse, u32>) -> (Arc<Cache<Fuse, u32>>, Delivered) {
+    let delivered = Delivered::default();
+    let cache = builder
+        .shards(1)
+        .on_evict({
+            let delivered = delivered.clone();
+            move |_, evicted: Evicted<Fuse, u32>| {
+                delivered.lock().unwrap().push((evicted.key.id, evicted.cause));
+            }
+        })
+        .build()
+        .unwrap();
+    (Arc::new(cache), delivered)
+}
+
+/// `clear` during a load whose record's key panics when `clear` drops it (the load is
+/// superseded): the panic goes on in `clear`'s caller, but every entry cleared (A, B, C) is
+/// still delivered, exactly once, with `RemovalCause::Clear`, the weight is given back, and a
+/// new load of a cleared key does not wait forever for a write-back that never comes (an
+/// earlier version dropped the superseded records before queueing the cleared entries, so the
+/// panic lost them).
+#[test]
+fn a_panicking_key_drop_in_clear_loses_no_entry() {
+    watchdog("a_panicking_key_drop_in_clear_loses_no_entry", || {
+        const P: u32 = 9;
+        let armed = Arc::new(AtomicU32::new(DISARMED));
+        let key = |id| Fuse::new(id, &armed);
+        let (cache, delivered) = recording_cache(Cache::builder().capacity(16));
+        let (started, running) = mpsc::channel();
+        let (proceed, go) = mpsc::channel::<()>();
+        let loader = {
+            let (cache, p) = (cache.clone(), key(P));
+            thread::spawn(move || {
+                cache.get_or_insert_with(p, move || {
+                    started.send(()).unwrap();
+                    go.recv().unwrap();
+                    100
+                })
+            })
+        };
+        running.recv().unwrap(); // P's record, holding a copy of P, is in the shard
+        for id in 1..=3 {
+            cache.insert(key(id), id * 10);
+        }
+        armed.store(P, SeqCst);
+        let cleared = catch_unwind(AssertUnwindSafe(|| cache.clear()));
+        let payload = cleared.expect_err("the superseded record's key panics when dropped");
+        assert_eq!(panic_message(&*payload), format!("drop of a copy of key {P} (tag {P}) fails"));
+        assert_eq!(armed.load(SeqCst), DISARMED);
+        assert!(cache.is_empty());
+        assert_eq!(cache.weight(), 0, "the cleared entries' weight was not given back");
+        while cache.queued() > 0 {
+            cache.purge();
+        }
+        let clear = RemovalCause::Clear;
+        assert_eq!(sorted(&delivered), [(1, clear), (2, clear), (3, clear)]);
+        proceed.send(()).unwrap();
+        assert_eq!(loader.join().unwrap(), 100, "the superseded load's value goes back");
+        assert!(!cache.contains_key(&key(P)), "a load superseded by clear cached its value");
+        assert_eq!(cache.get_or_insert_with(key(1), || 11), 11, "a new load of a cleared key");
+        assert_eq!(cache.peek(&key(1)), Some(11));
+        assert_eq!(sorted(&delivered).len(), 3, "delivered more than once");
+    });
+}
+
+/// A failed load (`get_or_try_insert_with` returns `Err`) whose record's key panics when the
+/// loader's guard drops it: the panic goes on in the failed loader's caller, and a waiter that
+/// joined the load is still woken, loads the key itself and gets its value (an earlier version
+/// dropped the record before publishing the outcome, so the waiter slept forever).
+#[test]
+fn a_failed_load_whose_key_drop_panics_still_wakes_its_waiters() {
+    watchdog("a_failed_load_whose_key_drop_panics_still_wakes_its_waiters", || {
+        const P: u32 = 5;
+        // The failing caller's key, and so its record's: the waiter's record, once it loads,
+        // holds a copy of its own key, tagged P.
+        const FAILING: u32 = 1_000;
+        let armed = Arc::new(AtomicU32::new(DISARMED));
+        let cache = Arc::new(Cache::<Fuse, u32>::new(16));
+        let (started, running) = mpsc::channel();
+        let (proceed, go) = mpsc::channel::<()>();
+        let failing = {
+            let (cache, p) = (cache.clone(), Fuse::tagged(P, FAILING, &armed));
+            thread::spawn(move || {
+                cache.get_or_try_insert_with(p, move || {
+                    started.send(()).unwrap();
+                    go.recv().unwrap();
+                    Err::<u32, &str>("store down")
+                })
+            })
+        };
+        running.recv().unwrap();
+        let (waited_tx, waited) = mpsc::channel();
+        let _waiter = {
+            let (cache, p) = (cache.clone(), Fuse::new(P, &armed));
+            thread::spawn(move || waited_tx.send(cache.get_or_insert_with(p, || 55)).unwrap())
+        };
+        while cache.stats().misses < 2 {
+            thread::yield_now(); // the waiter missed P
+        }
+        thread::sleep(Duration::from_millis(50)); // and waits for the load
+        armed.store(FAILING, SeqCst);
+        proceed.send(()).unwrap();
+        let payload =
+            failing.join().expect_err("the record's key drop panics in the loader's caller");
+        assert_eq!(
+            panic_message(&*payload),
+            format!("drop of a copy of key {P} (tag {FAILING}) fails")
+        );
+        assert_eq!(armed.load(SeqCst), DISARMED);
+        let got = waited.recv_timeout(Duration::from_secs(10));
+        assert_eq!(got, Ok(55), "the waiter of the failed load was not woken");
+        assert_eq!(cache.peek(&Fuse::new(P, &armed)), Some(55));
+        assert_eq!(cache.get_or_insert_with(Fuse::new(P, &armed), || 56), 55);
+    });
+}
+
+/// A load whose completion must evict two entries of a full weighted cache (capacity 10: five
+/// entries of weight 2, the loaded value weighs 4), and whose record's key panics when the
+/// completion drops it: the panic goes on in the loader's caller, but both evicted entries are
+/// delivered, exactly once, the weight stays within the capacity, and a later load of an
+/// evicted key does not wait forever for a write-back that never comes (an earlier version
+/// dropped the record before queueing what the completion evicted).
+#[test]
+fn a_load_completing_into_a_full_cache_delivers_what_it_evicted() {
+    watchdog("a_load_completing_into_a_full_cache_delivers_what_it_evicted", || {
+        const P: u32 = 9;
+        let armed = Arc::new(AtomicU32::new(DISARMED));
+        let key = |id| Fuse::new(id, &armed);
+        let builder = Cache::builder().capacity(10).weigher(|_, value: &u32| u64::from(*value));
+        let (cache, delivered) = recording_cache(builder);
+        for id in 100..105 {
+            cache.insert(key(id), 2);
+        }
+        assert_eq!(cache.weight(), 10);
+        armed.store(P, SeqCst); // the only copy of P the load makes is its record's
+        let loaded = catch_unwind(AssertUnwindSafe(|| cache.get_or_insert_with(key(P), || 4)));
+        let payload = loaded.expect_err("the record's key drop panics in the loader's caller");
+        assert_eq!(panic_message(&*payload), format!("drop of a copy of key {P} (tag {P}) fails"));
+        assert_eq!(armed.load(SeqCst), DISARMED);
+        assert!(cache.weight() <= 10, "weight {} over the capacity", cache.weight());
+        while cache.queued() > 0 {
+            cache.purge();
+        }
+        let capacity = RemovalCause::Capacity;
+        assert_eq!(sorted(&delivered), [(100, capacity), (101, capacity)]);
+        assert_eq!(cache.get_or_insert_with(key(100), || 1), 1, "a new load of an evicted key");
+        assert_eq!(cache.get_or_insert_with(key(P), || 3), cache.peek(&key(P)).unwrap());
+        assert!(cache.weight() <= 10, "weight {} over the capacity", cache.weight());
+    });
 }

@@ -13,7 +13,7 @@
 //! | `purge_reentry.rs` | a purge inside a callback | 5: no recursion; the outer purge finishes |
 //! | `drain_on_drop.rs` | dropping the last handle | 3: what is left queued is delivered |
 //! | `reentry.rs` | never waiting while holding a lock | 6: re-entry refused; two caches crossed never deadlock |
-//! | `load.rs` | loads: records, outcomes, the wait for write-backs | one loader per key, no lost wake-up; a panicking loader's waiter loads; no stale load |
+//! | `load.rs` | loads: records, outcomes, the wait for write-backs | one loader per key, no lost wake-up; a panicking loader's waiter loads; no stale load (slot and overflow) |
 //! | `get_insert.rs` | `get`/`insert` on one key | no value lost, duplicated or torn |
 //! | `resize.rs` | `resize`, growing and shrinking | 1: `len()` and `capacity()` never inverted |
 //! | `stats.rs` | statistics counters | counters add up after the threads join |

@@ -6,6 +6,7 @@
 use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 use loom::thread;
 use loom_tests::{Arc, builder, run_model};
+use std::hash::BuildHasher;
 use std::panic::{self, AssertUnwindSafe};
 
 /// Two threads ask for one missing key: one loads, the other waits for its value, arriving
@@ -117,6 +118,51 @@ fn load_races_the_callback_of_its_key() {
         evicting.join().unwrap();
         assert_eq!(loading.join().unwrap(), 2, "the load read the store before the write-back");
         assert_eq!(store.load(Relaxed), 2);
+        assert_eq!(cache.queued(), 0);
+        cache.validate();
+    });
+}
+
+/// The stripe `in_delivery` lists `key`'s hash in; mirrors purge.rs `InDelivery::stripe` with
+/// loom's two stripes.
+fn delivery_stripe(key: u32) -> u64 {
+    (loom_tests::hasher().hash_one(key).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) & 1
+}
+
+/// Two entries of one stripe on their way at once, so that one takes the stripe's only slot
+/// under loom and the other its overflow list: `clear` hands both to a callback that writes
+/// them back, while another thread loads one of them. The load gets the written-back version
+/// whichever of the two places its hash was listed in.
+#[test]
+fn load_races_a_clear_through_the_overflow() {
+    let other = (1..).find(|&key| delivery_stripe(key) == delivery_stripe(0)).unwrap();
+    run_model("load::load_races_a_clear_through_the_overflow", move || {
+        let store = Arc::new(AtomicU32::new(1));
+        let cache = {
+            let store = Arc::clone(&store);
+            Arc::new(
+                builder::<u32>(2, 1)
+                    .on_evict(move |_cache, evicted| {
+                        if evicted.key == 0 {
+                            store.store(evicted.value, Relaxed);
+                        }
+                    })
+                    .build()
+                    .unwrap(),
+            )
+        };
+        cache.insert(other, 20);
+        cache.insert(0, 2);
+        let clearing = {
+            let cache = Arc::clone(&cache);
+            thread::spawn(move || cache.clear())
+        };
+        let loading = {
+            let (cache, store) = (Arc::clone(&cache), Arc::clone(&store));
+            thread::spawn(move || cache.get_or_insert_with(0, || store.load(Relaxed)))
+        };
+        clearing.join().unwrap();
+        assert_eq!(loading.join().unwrap(), 2, "the load read the store before the write-back");
         assert_eq!(cache.queued(), 0);
         cache.validate();
     });
