@@ -227,22 +227,6 @@ impl<V> Present<'_, V> {
             // Nothing to supersede; a completion's record is gone (`clear` took it).
             return !matches!(self, Self::Complete(..));
         }
-        self.admits_among_loads(guard, hash, key, record)
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn admits_among_loads<K, Q>(
-        self,
-        guard: &mut Shard<K, V>,
-        hash: u64,
-        key: &Q,
-        record: &mut Option<Record<K, V>>,
-    ) -> bool
-    where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
-    {
         match self {
             Self::Complete(_, load) => guard.holds_load(hash, load),
             Self::Replace | Self::Keep(_) => {

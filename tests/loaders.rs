@@ -44,6 +44,24 @@ const LOAD_TIME: Duration = Duration::from_millis(50);
 // Single flight.
 // ---------------------------------------------------------------------------------------------
 
+/// Runs `call(caller)` on `callers` threads that start together (a barrier), and returns what
+/// each returned, in caller order.
+fn race<T: Send>(callers: usize, call: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let barrier = Barrier::new(callers);
+    thread::scope(|s| {
+        let threads: Vec<_> = (0..callers)
+            .map(|caller| {
+                let (barrier, call) = (&barrier, &call);
+                s.spawn(move || {
+                    barrier.wait();
+                    call(caller)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|thread| thread.join().unwrap()).collect()
+    })
+}
+
 /// 64 threads miss one key at once: the loader runs exactly once, every caller gets the value
 /// it loaded, and that value is cached.
 #[test]
@@ -51,22 +69,14 @@ fn a_stampede_runs_the_loader_once() {
     watchdog("a_stampede_runs_the_loader_once", || {
         const CALLERS: usize = 64;
         let cache = Arc::new(Cache::<u64, String>::new(100));
-        let loads = Arc::new(AtomicUsize::new(0));
-        let barrier = Arc::new(Barrier::new(CALLERS));
-        let callers: Vec<_> = (0..CALLERS)
-            .map(|caller| {
-                let (cache, loads, barrier) = (cache.clone(), loads.clone(), barrier.clone());
-                thread::spawn(move || {
-                    barrier.wait();
-                    cache.get_or_insert_with(7, || {
-                        loads.fetch_add(1, SeqCst);
-                        thread::sleep(LOAD_TIME);
-                        format!("loaded by {caller}")
-                    })
-                })
+        let loads = AtomicUsize::new(0);
+        let got = race(CALLERS, |caller| {
+            cache.get_or_insert_with(7, || {
+                loads.fetch_add(1, SeqCst);
+                thread::sleep(LOAD_TIME);
+                format!("loaded by {caller}")
             })
-            .collect();
-        let got: Vec<String> = callers.into_iter().map(|caller| caller.join().unwrap()).collect();
+        });
         assert_eq!(loads.load(SeqCst), 1, "the loader ran more than once");
         let resident = cache.peek(&7).expect("the loaded value is cached");
         assert!(resident.starts_with("loaded by "), "{resident}");
@@ -83,23 +93,14 @@ fn a_failed_load_hands_the_stampede_to_a_waiter() {
     watchdog("a_failed_load_hands_the_stampede_to_a_waiter", || {
         const CALLERS: usize = 64;
         let cache = Arc::new(Cache::<u64, String>::new(100));
-        let loads = Arc::new(AtomicUsize::new(0));
-        let barrier = Arc::new(Barrier::new(CALLERS));
-        let callers: Vec<_> = (0..CALLERS)
-            .map(|caller| {
-                let (cache, loads, barrier) = (cache.clone(), loads.clone(), barrier.clone());
-                thread::spawn(move || {
-                    barrier.wait();
-                    cache.get_or_try_insert_with(7, || {
-                        let nth = loads.fetch_add(1, SeqCst);
-                        thread::sleep(LOAD_TIME);
-                        if nth == 0 { Err("store down") } else { Ok(format!("loaded by {caller}")) }
-                    })
-                })
+        let loads = AtomicUsize::new(0);
+        let got: Vec<Result<String, &str>> = race(CALLERS, |caller| {
+            cache.get_or_try_insert_with(7, || {
+                let nth = loads.fetch_add(1, SeqCst);
+                thread::sleep(LOAD_TIME);
+                if nth == 0 { Err("store down") } else { Ok(format!("loaded by {caller}")) }
             })
-            .collect();
-        let got: Vec<Result<String, &str>> =
-            callers.into_iter().map(|caller| caller.join().unwrap()).collect();
+        });
         assert_eq!(loads.load(SeqCst), 2, "one failed load, then exactly one more");
         let errors = got.iter().filter(|result| result.is_err()).count();
         assert_eq!(errors, 1, "only the failed loader's caller gets the error: {got:?}");
@@ -161,18 +162,13 @@ fn racing_get_or_insert_stores_one_value() {
                 .build()
                 .unwrap(),
         );
-        let barrier = Arc::new(Barrier::new(CALLERS));
-        let callers: Vec<_> = (0..CALLERS)
-            .map(|caller| {
-                let (cache, barrier) = (cache.clone(), barrier.clone());
-                let offered = Counted::new(caller, &live, &dropped_under_lock);
-                thread::spawn(move || {
-                    barrier.wait();
-                    cache.get_or_insert(0, offered).id
-                })
-            })
+        let offered: Vec<Mutex<Option<Counted>>> = (0..CALLERS)
+            .map(|caller| Mutex::new(Some(Counted::new(caller, &live, &dropped_under_lock))))
             .collect();
-        let got: Vec<usize> = callers.into_iter().map(|caller| caller.join().unwrap()).collect();
+        let got = race(CALLERS, |caller| {
+            let offered = offered[caller].lock().unwrap().take().unwrap();
+            cache.get_or_insert(0, offered).id
+        });
         let resident = cache.peek(&0).expect("one value is stored").id;
         assert!(got.iter().all(|&id| id == resident), "callers got {got:?}, resident {resident}");
         assert_eq!(cache.len(), 1);

@@ -53,30 +53,38 @@ fn small_pool() -> ThreadPool {
     ThreadPool::builder().pool_size(2).create().expect("a thread pool")
 }
 
+/// Runs the future `task(n)` for each of `tasks` tasks on a [`small_pool`], and returns their
+/// outputs in task order.
+fn run_tasks<T, F>(tasks: usize, task: impl Fn(usize) -> F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    let pool = small_pool();
+    let handles: Vec<_> =
+        (0..tasks).map(|n| pool.spawn_with_handle(task(n)).expect("spawn a task")).collect();
+    block_on(join_all(handles))
+}
+
 /// 64 tasks on a two-thread pool miss one key at once: the loader runs exactly once, every
 /// task gets its value, and it is cached.
 #[test]
 fn an_async_stampede_runs_the_loader_once() {
     watchdog("an_async_stampede_runs_the_loader_once", || {
         const CALLERS: usize = 64;
-        let pool = small_pool();
         let cache = Arc::new(Cache::<u64, String>::new(100));
         let loads = Arc::new(AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..CALLERS)
-            .map(|task| {
-                let (cache, loads) = (cache.clone(), loads.clone());
-                let call = async move {
-                    let load = async {
-                        loads.fetch_add(1, SeqCst);
-                        sleep(LOAD_TIME).await;
-                        format!("loaded by task {task}")
-                    };
-                    cache.get_or_insert_with_async(7, load).await
+        let got = run_tasks(CALLERS, |task| {
+            let (cache, loads) = (cache.clone(), loads.clone());
+            async move {
+                let load = async {
+                    loads.fetch_add(1, SeqCst);
+                    sleep(LOAD_TIME).await;
+                    format!("loaded by task {task}")
                 };
-                pool.spawn_with_handle(call).expect("spawn a task")
-            })
-            .collect();
-        let got = block_on(join_all(tasks));
+                cache.get_or_insert_with_async(7, load).await
+            }
+        });
         assert_eq!(loads.load(SeqCst), 1, "the loader ran more than once");
         let resident = cache.peek(&7).expect("the loaded value is cached");
         assert!(resident.starts_with("loaded by task"), "{resident}");
@@ -91,24 +99,19 @@ fn an_async_stampede_runs_the_loader_once() {
 fn a_failed_async_load_hands_the_stampede_to_a_waiter() {
     watchdog("a_failed_async_load_hands_the_stampede_to_a_waiter", || {
         const CALLERS: usize = 64;
-        let pool = small_pool();
         let cache = Arc::new(Cache::<u64, String>::new(100));
         let loads = Arc::new(AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..CALLERS)
-            .map(|task| {
-                let (cache, loads) = (cache.clone(), loads.clone());
-                let call = async move {
-                    let load = async {
-                        let nth = loads.fetch_add(1, SeqCst);
-                        sleep(LOAD_TIME).await;
-                        if nth == 0 { Err("store down") } else { Ok(format!("loaded by {task}")) }
-                    };
-                    cache.get_or_try_insert_with_async(7, load).await
+        let got: Vec<Result<String, &str>> = run_tasks(CALLERS, |task| {
+            let (cache, loads) = (cache.clone(), loads.clone());
+            async move {
+                let load = async {
+                    let nth = loads.fetch_add(1, SeqCst);
+                    sleep(LOAD_TIME).await;
+                    if nth == 0 { Err("store down") } else { Ok(format!("loaded by {task}")) }
                 };
-                pool.spawn_with_handle(call).expect("spawn a task")
-            })
-            .collect();
-        let got: Vec<Result<String, &str>> = block_on(join_all(tasks));
+                cache.get_or_try_insert_with_async(7, load).await
+            }
+        });
         assert_eq!(loads.load(SeqCst), 2, "one failed load, then exactly one more");
         assert_eq!(got.iter().filter(|result| result.is_err()).count(), 1, "{got:?}");
         assert!(got.contains(&Err("store down")));
