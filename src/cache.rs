@@ -983,6 +983,22 @@ where
         V: Clone,
     {
         let (hash, shard) = self.locate(key);
+        self.get_located(hash, shard, key)
+    }
+
+    /// [`try_get`](Self::try_get) for a key already hashed.
+    #[inline]
+    fn get_located<Q>(
+        &self,
+        hash: u64,
+        shard: &LockedShard<K, V>,
+        key: &Q,
+    ) -> Result<Option<V>, Busy>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+        V: Clone,
+    {
         match shard.lock.lock_for_hit(self.id()).map_err(|cause| Busy::new(cause, ()))? {
             HitGuard::Exclusive(mut guard) => {
                 let value = guard.get_exclusive(hash, key).cloned();
@@ -1706,9 +1722,8 @@ where
         V: Clone,
     {
         let shard = &self.shards[index];
-        if let Some(value) =
-            self.try_get(key).unwrap_or_else(|busy| refused(method, None, busy.cause()))
-        {
+        let hit = self.get_located(hash, shard, key);
+        if let Some(value) = hit.unwrap_or_else(|busy| refused(method, None, busy.cause())) {
             return Joined::Hit(value);
         }
         if lock::holds_any() {
@@ -1807,7 +1822,7 @@ where
             // so its waiters start over.
             Err(_) => return returned,
         };
-        loader.finish(value.clone());
+        loader.finish(&value);
         value
     }
 

@@ -207,10 +207,18 @@ impl<K, V, F: Fn(&Arc<Load<V>>) -> Option<Record<K, V>>> Loader<K, V, F> {
         &self.load
     }
 
-    /// Publishes the value the caller gets, which every waiter gets too.
-    pub(crate) fn finish(mut self, value: V) {
+    /// Publishes the value the caller gets, which every waiter gets too. Called once the record
+    /// has left its shard: a load that nobody else holds then has no waiter, and can have none
+    /// (waiters take their handle from the record, under the shard lock), so nothing is
+    /// published and the value is not cloned.
+    pub(crate) fn finish(mut self, value: &V)
+    where
+        V: Clone,
+    {
         self.finished = true;
-        self.load.publish(Some(value));
+        if Arc::strong_count(&self.load) > 1 {
+            self.load.publish(Some(value.clone()));
+        }
     }
 }
 
