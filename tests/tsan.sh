@@ -18,5 +18,5 @@ export RUSTDOCFLAGS="-Zsanitizer=thread"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/tsan"
 # Reports, not just the first one; a report fails the run (exit status 66).
 export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=0 exitcode=66}"
-[[ $# -gt 0 ]] || set -- --lib --tests
+[[ $# -gt 0 ]] || set -- --lib --tests --all-features
 exec cargo +nightly test -Zbuild-std --target x86_64-unknown-linux-gnu -p shardlru "$@"
