@@ -727,8 +727,7 @@ impl InDelivery {
     fn begin(&self, hash: u64) {
         let (stripe, listed) = (self.stripe(hash), listed(hash));
         for slot in &stripe.slots {
-            if slot.load(Relaxed) == 0 && slot.compare_exchange(0, listed, Relaxed, Relaxed).is_ok()
-            {
+            if slot.compare_exchange(0, listed, Relaxed, Relaxed).is_ok() {
                 return;
             }
         }
@@ -740,21 +739,19 @@ impl InDelivery {
     fn end(&self, hash: u64) {
         let (stripe, listed) = (self.stripe(hash), listed(hash));
         for slot in &stripe.slots {
-            let mut current = slot.load(Relaxed);
-            while current & !WAITED == listed {
-                // Release: a load that reads the slot changed sees what the callback did. A
-                // compare-exchange, not a store: of two `end`s of one hash in two slots, each
-                // frees one; and one that meets a waiter's mark sees it (it fails if the mark
-                // came after its load, and looks again).
-                match slot.compare_exchange_weak(current, 0, Release, Relaxed) {
-                    Ok(_) => {
-                        if current & WAITED != 0 {
-                            self.wake(stripe);
-                        }
-                        return;
-                    }
-                    Err(actual) => current = actual,
-                }
+            // Release: a load that reads the slot changed sees what the callback did. A
+            // compare-exchange, not a store: of two `end`s of one hash in two slots, each frees
+            // one; and one that meets a waiter's mark fails, and frees the marked value instead.
+            let marked = match slot.compare_exchange(listed, 0, Release, Relaxed) {
+                Ok(_) => return,
+                Err(actual) if actual == listed | WAITED => actual,
+                Err(_) => continue,
+            };
+            // Only `end` clears a mark, and this `end` owns one listing of `hash`: the slot
+            // keeps the marked value until this exchange.
+            if slot.compare_exchange(marked, 0, Release, Relaxed).is_ok() {
+                self.wake(stripe);
+                return;
             }
         }
         self.end_overflow(stripe, listed);
