@@ -11,7 +11,7 @@
 #
 # Environment:
 #   LOOM_MAX_PREEMPTIONS  the preemption bound (default 2). On two cores the suite takes
-#                         under a minute at 2 and about 4 minutes at 3 (what .ci/run uses)
+#                         under a minute at 2 and about 7 minutes at 3 (what .ci/run uses)
 #   CARGO_TARGET_DIR      the build directory (default target/loom in the repository root), kept
 #                         apart so that the `--cfg loom` build does not invalidate the normal one
 #   LOOM_LOG=trace, LOOM_LOCATION=1   explain a failing model (see `run_model`)

@@ -42,7 +42,7 @@ pub type Hasher = ahash::RandomState;
 pub type TestCache<V = u32> = Cache<u32, V, Hasher>;
 
 /// The preemption bound when `LOOM_MAX_PREEMPTIONS` is not set, as in sharded-slab's and tokio's
-/// loom runs. On two cores the whole suite takes under a minute at 2 and about 4 minutes at 3
+/// loom runs. On two cores the whole suite takes under a minute at 2 and about 7 minutes at 3
 /// (more than half of it in `purge_cap::cap_two_three_evicting_threads`, most of the rest in
 /// `capacity.rs`, `handoff.rs` and `purge_reentry.rs`).
 pub const DEFAULT_PREEMPTIONS: usize = 2;
