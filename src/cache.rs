@@ -2009,7 +2009,7 @@ where
         K: Clone,
         V: Clone,
     {
-        Iter { cache: self, next_shard: 0, copied: Vec::new().into_iter() }
+        Iter { cache: self, next_shard: 0, copied: Vec::new().into_iter().zip(Vec::new()) }
     }
 
     /// Clones every entry, shard by shard, each shard from its most to its least recently used
@@ -2041,7 +2041,7 @@ where
     }
 
     /// Clones the entries of shard `index`, from most to least recent (`snapshot`, `iter`).
-    fn copy_shard(&self, index: usize, method: &str) -> impl Iterator<Item = (K, V)>
+    fn copy_shard(&self, index: usize, method: &str) -> Copied<K, V>
     where
         K: Clone,
         V: Clone,
@@ -2075,8 +2075,11 @@ where
 pub struct Iter<'a, K, V, S = RandomState> {
     cache: &'a Cache<K, V, S>,
     next_shard: usize,
-    copied: std::vec::IntoIter<(K, V)>,
+    copied: Copied<K, V>,
 }
+
+/// One shard's entries, cloned: the keys and the values side by side.
+type Copied<K, V> = std::iter::Zip<std::vec::IntoIter<K>, std::vec::IntoIter<V>>;
 
 impl<K, V, S> Iterator for Iter<'_, K, V, S>
 where
@@ -2094,8 +2097,7 @@ where
             if self.next_shard == self.cache.shards.len() {
                 return None;
             }
-            self.copied =
-                self.cache.copy_shard(self.next_shard, "iter").collect::<Vec<_>>().into_iter();
+            self.copied = self.cache.copy_shard(self.next_shard, "iter");
             self.next_shard += 1;
         }
     }

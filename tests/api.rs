@@ -5,30 +5,10 @@
 
 mod support;
 
-use shardlru::{Cache, Evicted, RemovalCause};
+use shardlru::{Cache, RemovalCause};
 use std::cell::Cell;
 use std::sync::{Arc, Mutex};
-
-type Log = Arc<Mutex<Vec<(u32, u32, RemovalCause)>>>;
-
-/// A one-shard cache of `capacity` whose callback records every delivered entry in the log.
-fn logged(capacity: usize) -> (Cache<u32, u32>, Log) {
-    let log: Log = Arc::default();
-    let sink = Arc::clone(&log);
-    let cache = Cache::builder()
-        .capacity(capacity)
-        .shards(1)
-        .on_evict(move |_cache, Evicted { key, value, cause, .. }| {
-            sink.lock().unwrap().push((key, value, cause));
-        })
-        .build()
-        .unwrap();
-    (cache, log)
-}
-
-fn take(log: &Log) -> Vec<(u32, u32, RemovalCause)> {
-    std::mem::take(&mut *log.lock().unwrap())
-}
+use support::{logged, take};
 
 #[test]
 fn cache_is_send_and_sync_for_send_and_sync_keys_and_values() {
@@ -55,7 +35,7 @@ fn cache_is_send_and_sync_for_send_and_sync_keys_and_values() {
 /// Fills a one-shard cache of three with 1, 2, 3 (1 least recent), runs `touch`, then inserts
 /// a fourth key and returns the key that insert evicted.
 fn evicted_after(touch: impl FnOnce(&Cache<u32, u32>)) -> u32 {
-    let (cache, log) = logged(3);
+    let (cache, log) = logged(3, 1);
     for key in 1..=3 {
         cache.insert(key, key * 10);
     }
@@ -99,7 +79,7 @@ fn peek_contains_key_and_misses_leave_recency_alone() {
 
 #[test]
 fn snapshot_lists_entries_from_most_to_least_recent() {
-    let (cache, _log) = logged(4);
+    let (cache, _log) = logged(4, 1);
     for key in 1..=4 {
         cache.insert(key, key * 10);
     }
@@ -130,7 +110,7 @@ fn string_keys_are_looked_up_by_str() {
 
 #[test]
 fn insert_returns_the_value_it_replaced_and_evicts_nothing_for_it() {
-    let (cache, log) = logged(2);
+    let (cache, log) = logged(2, 1);
     assert_eq!(cache.insert(1, 10), None);
     assert_eq!(cache.insert(2, 20), None);
     assert_eq!(cache.insert(1, 11), Some(10), "replacing in a full cache");
@@ -144,7 +124,7 @@ fn insert_returns_the_value_it_replaced_and_evicts_nothing_for_it() {
 
 #[test]
 fn try_methods_succeed_in_normal_use() {
-    let (cache, log) = logged(2);
+    let (cache, log) = logged(2, 1);
     assert_eq!(cache.try_insert(1, 10), Ok(None));
     assert_eq!(cache.try_insert(1, 11), Ok(Some(10)));
     assert_eq!(cache.try_insert(2, 20), Ok(None));
@@ -161,7 +141,7 @@ fn try_methods_succeed_in_normal_use() {
 
 #[test]
 fn remove_hands_the_value_back_and_not_to_the_callback() {
-    let (cache, log) = logged(4);
+    let (cache, log) = logged(4, 1);
     cache.insert(1, 10);
     cache.insert(2, 20);
     assert_eq!(cache.remove(&1), Some(10));
@@ -172,7 +152,7 @@ fn remove_hands_the_value_back_and_not_to_the_callback() {
 
 #[test]
 fn growing_resize_evicts_nothing_and_makes_room() {
-    let (cache, log) = logged(3);
+    let (cache, log) = logged(3, 1);
     for key in 1..=3 {
         cache.insert(key, key * 10);
     }
@@ -189,7 +169,7 @@ fn growing_resize_evicts_nothing_and_makes_room() {
 
 #[test]
 fn shrinking_resize_delivers_the_least_recent_entries_first_as_shrink() {
-    let (cache, log) = logged(5);
+    let (cache, log) = logged(5, 1);
     for key in 1..=5 {
         cache.insert(key, key * 10);
     }
@@ -264,7 +244,7 @@ fn clear_and_shrink_without_a_callback_simply_drop_the_entries() {
 /// A one-shard scenario worked out by hand; every counter is checked at two points.
 #[test]
 fn statistics_are_exact_in_a_single_threaded_scenario() {
-    let (cache, log) = logged(3);
+    let (cache, log) = logged(3, 1);
     for key in 1..=3 {
         cache.insert(key, key * 10); // 3 inserts
     }

@@ -21,28 +21,7 @@ use std::cell::Cell;
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
-use support::{expect_panic, holds_a_shard_lock, watchdog};
-
-type Log = Arc<Mutex<Vec<(u32, u32, RemovalCause)>>>;
-
-/// A cache of `capacity` with `shards` shards whose callback records every delivered entry.
-fn logged(capacity: usize, shards: usize) -> (Cache<u32, u32>, Log) {
-    let log: Log = Arc::default();
-    let sink = Arc::clone(&log);
-    let cache = Cache::builder()
-        .capacity(capacity)
-        .shards(shards)
-        .on_evict(move |_cache, Evicted { key, value, cause, .. }| {
-            sink.lock().unwrap().push((key, value, cause));
-        })
-        .build()
-        .unwrap();
-    (cache, log)
-}
-
-fn take(log: &Log) -> Vec<(u32, u32, RemovalCause)> {
-    std::mem::take(&mut *log.lock().unwrap())
-}
+use support::{Log, expect_panic, holds_a_shard_lock, logged, take, watchdog};
 
 fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
     items.sort();

@@ -9,6 +9,7 @@
 //! * [`panic`]: catching a panic and reading its message (guarantees 4, 6 and 7).
 //! * [`shards`]: which shard a key falls in, through the public statistics.
 //! * [`locks`]: whether this thread holds a shard lock, for code that must not run under one.
+//! * [`log`]: a cache whose callback records what it delivers.
 //! * [`child`]: a test run again in a child process, where a failure would abort the process.
 #![allow(dead_code)]
 
@@ -17,6 +18,7 @@ pub mod drop_log;
 pub mod faulty;
 pub mod hooks;
 pub mod locks;
+pub mod log;
 pub mod panic;
 pub mod shards;
 
@@ -28,6 +30,7 @@ pub use {
     faulty::{Bomb, Fault, Faulty, FaultyCache, Fragile, bomb, key},
     hooks::{Hook, HookCache, HookKey, HookValue, clear_hook, on_eq, on_hash, plain, set_hook},
     locks::holds_a_shard_lock,
+    log::{Log, logged, take},
     panic::{expect_panic, panic_message},
     shards::shard_of,
 };
