@@ -117,6 +117,7 @@ pub struct Builder<K, V, S = RandomState> {
     capacity: Option<usize>,
     shards: Option<usize>,
     max_pending_callbacks: Option<usize>,
+    max_queued: Option<usize>,
     hasher: S,
     callback: Option<OnEvict<K, V, S>>,
     on_panic: Option<PanicPolicy>,
@@ -133,6 +134,7 @@ impl<K, V> Builder<K, V, RandomState> {
             capacity: None,
             shards: None,
             max_pending_callbacks: None,
+            max_queued: None,
             hasher: RandomState::new(),
             callback: None,
             on_panic: None,
@@ -178,6 +180,44 @@ impl<K, V, S> Builder<K, V, S> {
         self
     }
 
+    /// The most evicted entries queued for the callback before writes are held: a write that
+    /// finds `max` entries queued does not return until fewer are, delivering them itself
+    /// (waiting for a slot when `max_pending_callbacks` callbacks run). So the backlog stays
+    /// under `max` plus the number of threads writing at once, whatever the callback's speed,
+    /// and nothing is dropped. `clear`, `retain` and a shrinking `resize` deliver as they go
+    /// once the queue reaches it.
+    ///
+    /// The trade: latency for writers at the bound (they run callbacks, or wait for a slot),
+    /// never for readers (a `get` never queues, never waits). A thread inside a callback is
+    /// never held (it might hold the slot that the others wait for); its writes may pass the
+    /// bound.
+    ///
+    /// Defaults to: unbounded.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// static DELIVERED: AtomicUsize = AtomicUsize::new(0);
+    /// let cache = shardlru::Cache::<u32, u32>::builder()
+    ///     .capacity(10_000)
+    ///     .max_queued(100)
+    ///     .on_evict(|_, _| {
+    ///         DELIVERED.fetch_add(1, Ordering::Relaxed);
+    ///     })
+    ///     .build()?;
+    /// for key in 0..10_000 {
+    ///     cache.insert(key, key);
+    /// }
+    /// cache.clear(); // delivers as it goes: never more than 100 entries queued
+    /// assert!(cache.stats().queued_peak <= 100);
+    /// assert!(cache.stats().writes_held > 0);
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn max_queued(mut self, max: usize) -> Self {
+        self.max_queued = Some(max);
+        self
+    }
+
     /// A name for the cache, used in the default report of a panicking callback.
     ///
     /// Defaults to: `"unnamed"`.
@@ -208,6 +248,7 @@ impl<K, V, S> Builder<K, V, S> {
             capacity: self.capacity,
             shards: self.shards,
             max_pending_callbacks: self.max_pending_callbacks,
+            max_queued: self.max_queued,
             hasher,
             callback: None,
             on_panic: self.on_panic,
@@ -382,12 +423,17 @@ impl<K, V, S> Builder<K, V, S> {
             Some(0) => return Err(BuildError::ZeroMaxPendingCallbacks),
             max => max.unwrap_or(DEFAULT_MAX_PENDING_CALLBACKS),
         };
+        let max_queued = match self.max_queued {
+            Some(0) => return Err(BuildError::ZeroMaxQueued),
+            max => max.unwrap_or(usize::MAX),
+        };
         Ok(Cache::from_config(crate::cache::Config {
             capacity,
             shards,
             hasher: self.hasher,
             callback: self.callback,
             max_pending_callbacks,
+            max_queued,
             on_panic: self.on_panic.unwrap_or_default(),
             name: self.name.unwrap_or_else(|| "unnamed".to_owned()).into_boxed_str(),
             weigher: self.weigher,

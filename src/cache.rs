@@ -55,7 +55,7 @@ use crate::evict::{Evicted, RemovalCause};
 use crate::load::{self, Load, Loader};
 use crate::lock::{self, HitGuard, ReadGuard, ShardLock, WriteGuard};
 use crate::nesting;
-use crate::purge::{OnEvict, PanicPolicy, Purger};
+use crate::purge::{OnEvict, PanicPolicy, Purger, Resume};
 use crate::shard::{EMPTY, Record, Removed, Shard};
 use crate::slab::{MAX_LEN, NodeId};
 use crate::stats::{GetCounters, ShardCounters, ShardStats, Stats};
@@ -267,6 +267,7 @@ pub(crate) struct Config<K, V, S> {
     pub(crate) hasher: S,
     pub(crate) callback: Option<OnEvict<K, V, S>>,
     pub(crate) max_pending_callbacks: usize,
+    pub(crate) max_queued: usize,
     pub(crate) on_panic: PanicPolicy,
     pub(crate) name: Box<str>,
     pub(crate) weigher: Option<Weigher<K, V>>,
@@ -346,6 +347,7 @@ impl<K, V, S> Cache<K, V, S> {
             hasher,
             callback,
             max_pending_callbacks,
+            max_queued,
             on_panic,
             name,
             weigher,
@@ -369,8 +371,9 @@ impl<K, V, S> Cache<K, V, S> {
             limit: AtomicU64::new(capacity as u64),
             weight: CachePadded::new(AtomicU64::new(0)),
             resizing: Mutex::new(()),
-            purger: callback
-                .map(|callback| Purger::new(callback, max_pending_callbacks, on_panic, name)),
+            purger: callback.map(|callback| {
+                Purger::new(callback, max_pending_callbacks, max_queued, on_panic, name)
+            }),
             weigher,
             scope,
         }
@@ -478,8 +481,9 @@ impl<K, V, S> Cache<K, V, S> {
     /// batch of 256) plus a few of the entries its own callbacks evict, so it always returns
     /// soon.
     ///
-    /// Mutating calls purge on their own; to flush the queue when no writes come, call this
-    /// until it returns 0 or [`queued`](Self::queued) is 0.
+    /// Mutating calls purge on their own (unless [purge threads](Self::spawn_purge_threads) run:
+    /// then this call is the one way a caller delivers on its own thread). To empty the queue,
+    /// call [`flush`](Self::flush).
     ///
     /// ```
     /// let cache = shardlru::Cache::<u32, u32>::builder()
@@ -491,6 +495,58 @@ impl<K, V, S> Cache<K, V, S> {
     /// ```
     pub fn purge(&self) -> usize {
         self.purger.as_ref().map_or(0, |purger| purger.purge(self))
+    }
+
+    /// Delivers everything queued when it is called, waiting for a delivery slot whenever
+    /// `max_pending_callbacks` callbacks are running, and returns how many entries it delivered.
+    /// Entries queued meanwhile (by other threads, or by its own callbacks) are delivered only
+    /// up to a few dozen, so it always ends.
+    ///
+    /// Use it to empty the backlog: after a [`clear`](Self::clear) of a large cache, before a
+    /// shutdown that must not wait for the cache's drop, or in a test. [`purge`](Self::purge)
+    /// is the step that ends each write: one bounded batch, and never a wait.
+    ///
+    /// Returns 0 at once if this thread holds a shard lock of any cache, or is running this
+    /// cache's callback (the outer purge goes on draining). Called from a callback of another
+    /// cache it delivers what it can without waiting for a slot, which a thread inside a
+    /// callback must never do.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// static DELIVERED: AtomicUsize = AtomicUsize::new(0);
+    /// let cache = shardlru::Cache::<u32, u32>::builder()
+    ///     .capacity(10_000)
+    ///     .on_evict(|_, _| {
+    ///         DELIVERED.fetch_add(1, Ordering::Relaxed);
+    ///     })
+    ///     .build()?;
+    /// for key in 0..10_000 {
+    ///     cache.insert(key, key);
+    /// }
+    /// cache.clear(); // queues 10,000 entries, and its purge delivers one batch of them
+    /// assert!(cache.queued() > 0);
+    /// let delivered = cache.flush();
+    /// assert_eq!((cache.queued(), DELIVERED.load(Ordering::Relaxed)), (0, 10_000));
+    /// assert!(delivered > 0);
+    /// # Ok::<(), shardlru::BuildError>(())
+    /// ```
+    pub fn flush(&self) -> usize {
+        self.purger.as_ref().map_or(0, |purger| purger.flush(self, Resume::AtOnce))
+    }
+
+    /// What ends a write: its purge (or a delivery thread woken), then the hold at
+    /// `max_queued` (purge.rs, "The bound").
+    #[inline]
+    fn after_write(&self) {
+        if let Some(purger) = &self.purger {
+            purger.after_write(self);
+        }
+    }
+
+    /// The purge step, for `background.rs`.
+    pub(crate) fn purger(&self) -> Option<&Purger<K, V, S>> {
+        self.purger.as_ref()
     }
 
     /// A snapshot of the statistics, summed over the shards without locking them.
@@ -508,7 +564,7 @@ impl<K, V, S> Cache<K, V, S> {
             stats.add_shard(&shard);
         }
         if let Some(purger) = &self.purger {
-            stats.add_purge(purger.counters(), purger.queued());
+            stats.add_purge(purger.counters(), purger.queued(), purger.queued_peak());
         }
         stats
     }
@@ -767,8 +823,16 @@ impl<K, V, S> Cache<K, V, S> {
     /// dropped, so a panicking `Drop` cannot leave one listed but never queued.
     fn hand_off_all(&self, leaving: impl IntoIterator<Item = Leaving<K, V>>) {
         let Some(purger) = &self.purger else { return leaving.into_iter().for_each(drop) };
-        let handed_back: Vec<_> =
-            leaving.into_iter().filter_map(|(evicted, hash)| purger.push(evicted, hash)).collect();
+        let handed_back: Vec<_> = leaving
+            .into_iter()
+            .filter_map(|(evicted, hash)| {
+                let handed_back = purger.push(evicted, hash);
+                // Past the bound, deliver before queueing more (a no-op while closing, the
+                // only time an entry is handed back).
+                purger.hold_at_bound(self);
+                handed_back
+            })
+            .collect();
         // Not empty only while the cache is being dropped.
         drop(handed_back);
     }
@@ -836,7 +900,7 @@ impl<K, V, S> Cache<K, V, S> {
             self.hand_off_all(Self::leaving(drained, RemovalCause::Clear));
             superseded.clear();
         }
-        self.purge();
+        self.after_write();
     }
 
     /// Changes the capacity. Shrinking evicts the least recently used entries of the whole
@@ -906,8 +970,8 @@ impl<K, V, S> Cache<K, V, S> {
                 self.capacity.store(new, Release);
             }
         }
-        evicted_all.into_iter().for_each(|evicted| self.hand_off(evicted));
-        self.purge();
+        self.hand_off_all(evicted_all);
+        self.after_write();
         Ok(())
     }
 }
@@ -1226,7 +1290,7 @@ where
             guard.insert(hash, key, value, weight);
             self.record_insert(shard, &mut guard);
             drop(guard);
-            self.purge();
+            self.after_write();
             return Ok(Inserted::New);
         } else if let Some(lru_weight) =
             self.own_victim_fits(index, hash, &mut guard, weight, &mut elsewhere)
@@ -1399,12 +1463,12 @@ where
                     Some((spare, old)) => {
                         drop(spare);
                         if let Some(purger) = &self.purger {
-                            purger.purge_reporting_panics(self);
+                            purger.after_write_reporting_panics(self);
                         }
                         Inserted::Replaced(old)
                     }
                     None => {
-                        self.purge();
+                        self.after_write();
                         Inserted::New
                     }
                 });
@@ -1488,9 +1552,9 @@ where
             if old.is_some() || passed.is_some() {
                 // With a value on its way back, a callback panic is reported, not resumed (see
                 // purge.rs, "Exactly once").
-                purger.purge_reporting_panics(self);
+                purger.after_write_reporting_panics(self);
             } else {
-                purger.purge(self);
+                purger.after_write(self);
             }
         }
         Ok(match (old, passed) {
@@ -1864,7 +1928,7 @@ where
     {
         let (hash, shard) = self.locate(key);
         // Before the value is in hand: see purge.rs, "Exactly once".
-        self.purge();
+        self.after_write();
         // The record of a load this removal supersedes (load.rs), dropped unlocked.
         let mut record = None;
         let mut guard = self.write(shard).map_err(|cause| Busy::new(cause, ()))?;
@@ -1924,7 +1988,7 @@ where
     {
         let (hash, shard) = self.locate(key);
         // Before the value is in hand: see purge.rs, "Exactly once".
-        self.purge();
+        self.after_write();
         let mut guard = self.write(shard).map_err(|cause| Busy::new(cause, ()))?;
         let Some(value) = guard.peek(hash, key) else { return Ok(None) };
         if !predicate(value) {
@@ -1983,7 +2047,7 @@ where
             self.release(removed.iter().map(|&(_, _, weight, _)| weight).sum());
             self.hand_off_all(Self::leaving(removed, RemovalCause::Retain));
         }
-        self.purge();
+        self.after_write();
     }
 
     /// An iterator over clones of the entries, shard by shard, each shard from its most to its

@@ -36,6 +36,8 @@ pub enum BuildError {
     },
     /// `max_pending_callbacks(0)`: no callback could ever run.
     ZeroMaxPendingCallbacks,
+    /// `max_queued(0)`: an evicted entry must be queued before its callback runs.
+    ZeroMaxQueued,
     /// `hasher` was called after `on_evict`, which would have discarded the callback (the
     /// callback's type names the hasher's).
     HasherAfterCallback,
@@ -63,6 +65,11 @@ impl fmt::Display for BuildError {
             Self::ZeroMaxPendingCallbacks => {
                 write!(f, "max_pending_callbacks is 0: no callback could ever run; use at least 1")
             }
+            Self::ZeroMaxQueued => write!(
+                f,
+                "max_queued is 0: an evicted entry is queued before its callback runs; use at \
+                 least 1 (or leave it unset for no bound)"
+            ),
             Self::HasherAfterCallback => write!(
                 f,
                 "`hasher` was called after `on_evict`: set the hasher first, then the callback"
@@ -99,6 +106,57 @@ impl fmt::Display for ResizeError {
 }
 
 impl std::error::Error for ResizeError {}
+
+/// Why [`Cache::spawn_purge_threads`](crate::Cache::spawn_purge_threads) started no threads.
+///
+/// ```
+/// use shardlru::{Cache, SpawnError};
+/// use std::sync::Arc;
+///
+/// let cache = Arc::new(Cache::<u32, u32>::builder().capacity(8).on_evict(|_, _| {}).build()?);
+/// let err = cache.spawn_purge_threads(0).unwrap_err();
+/// assert!(matches!(err, SpawnError::ZeroThreads));
+/// assert!(err.to_string().contains("at least 1"));
+/// # Ok::<(), shardlru::BuildError>(())
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The cache has no eviction callback: there is nothing to deliver.
+    NoCallback,
+    /// `spawn_purge_threads(0)`.
+    ZeroThreads,
+    /// Another [`PurgeThreads`](crate::PurgeThreads) handle of this cache lives: drop it first.
+    AlreadyRunning,
+    /// The system could not start a thread.
+    Spawn(std::io::Error),
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoCallback => write!(
+                f,
+                "the cache has no eviction callback (`on_evict`): there is nothing to deliver"
+            ),
+            Self::ZeroThreads => write!(f, "0 purge threads asked for: start at least 1"),
+            Self::AlreadyRunning => write!(
+                f,
+                "the cache's purge threads already run: drop their handle before starting others"
+            ),
+            Self::Spawn(err) => write!(f, "could not start a purge thread: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Spawn(err) => Some(err),
+            _ => None,
+        }
+    }
+}
 
 /// Why a call was refused with [`Busy`]. Each cause comes from the rule that a thread holding a
 /// shard lock never waits for another one and never runs an eviction callback (guarantees 4

@@ -89,7 +89,7 @@
 //!     cache.insert(key, Arc::from(format!("page {key}")));
 //! }
 //! assert!(cache.len() <= 1_000);
-//! cache.purge();
+//! cache.flush(); // writes deliver as they go; this delivers what is still queued
 //! assert_eq!(written_back.load(Ordering::Relaxed) as usize + cache.len(), 1_500);
 //! # Ok::<(), shardlru::BuildError>(())
 //! ```
@@ -153,6 +153,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod background;
 mod builder;
 mod cache;
 mod error;
@@ -167,12 +168,13 @@ mod slab;
 mod stats;
 mod sync;
 
+pub use background::PurgeThreads;
 pub use builder::{
     Builder, DEFAULT_MAX_PENDING_CALLBACKS, EvictionScope, MAX_SHARDS, MIN_DEFAULT_SHARE,
     SHARDS_PER_CORE,
 };
 pub use cache::{Cache, Iter};
-pub use error::{BuildError, Busy, BusyCause, ResizeError};
+pub use error::{BuildError, Busy, BusyCause, ResizeError, SpawnError};
 pub use evict::{Evicted, RemovalCause};
 pub use nesting::MAX_NESTING;
 pub use purge::CallbackPanic;

@@ -12,7 +12,8 @@
 //! onto the queue *after* releasing the shard lock. Pushing never blocks and runs no user code,
 //! so it is safe from anywhere, including inside a callback or a `Drop`. A purge pops entries and
 //! runs the callback on each, holding no lock of any kind. Every mutating call ends with a purge
-//! attempt, and [`Cache::purge`](crate::Cache::purge) runs one on demand.
+//! attempt (unless delivery threads run: `background.rs`), and
+//! [`Cache::purge`](crate::Cache::purge) runs one on demand.
 //!
 //! The common case takes a shortcut (`push_and_purge`): an insert that evicts while nothing is
 //! queued and a slot is free hands its entry straight to the callback, with no queue round
@@ -68,7 +69,9 @@
 //! modification order can only be a release, from the cap. That release's fence is the partner:
 //! were it first in the `SeqCst` order, the refused purger's load (after its own fence) would
 //! read that release's value or a later one, not the cap. Releases from below the cap owe no
-//! refused purger anything, so the common case (the cap far from reached) pays no fence.
+//! refused purger anything, so the common case (the cap far from reached) pays no fence. The
+//! holder's side runs in `Slot`'s drop, so every release has it; every caller that gives a slot
+//! back looks at the queue again afterwards, or is draining a dropping cache.
 //!
 //! Without the fences both could read stale values and the entry would wait for some later
 //! call; the loom models `purge_cap::refused_purge_leaves_no_entry_behind` (cap 1: every release
@@ -81,6 +84,40 @@
 //! work: later calls, [`Cache::purge`](crate::Cache::purge) or the drop go on), and when a
 //! callback panic resumes under [`Builder::resume_callback_panics`](crate::Builder::resume_callback_panics)
 //! (the entries not yet popped wait for the next purge).
+//!
+//! # Waiting for a slot
+//!
+//! A purge never waits: refused at the cap, it leaves its entries to the slot holders. Three
+//! callers do wait, for the cap to come down: [`Cache::flush`](crate::Cache::flush), a write
+//! held at the bound, and a delivery thread. Each registers in `slot_wait.waiting` under
+//! `slot_wait.lock`, fences, reads the count of pending callbacks, and waits on
+//! `slot_wait.freed` if it is at the cap. A slot given back from the cap fences (the same fence
+//! as above), reads `waiting`, and notifies under the lock if anyone is registered: the
+//! store-buffering pattern again, so either the waiter sees the slot free or the holder sees the
+//! waiter (whose wait began before the holder could take the lock). A release from below the
+//! cap owes no waiter anything: a waiter waits only having read the cap, and the next change of
+//! the count is a release from it. A thread inside a callback never waits for a slot (it may
+//! hold the slot its waiters need, of this cache or, through a chain of callbacks, of another):
+//! it delivers what a free slot allows and returns. loom: `background::bound_two_writers_one_slot`.
+//!
+//! # The bound
+//!
+//! With [`Builder::max_queued`](crate::Builder::max_queued), a write that finds the queue at
+//! the bound after its own purge (`hold`) delivers entries itself until the queue is below it,
+//! taking a slot or waiting for one; `clear`, `retain` and a shrinking `resize` look after each
+//! entry they queue. Each writer pushes its entries and then holds, so the queue exceeds the
+//! bound by at most the entries of the writes between their push and their hold: one each for
+//! writes of weight-1 entries, plus whatever threads inside callbacks queue (they are never
+//! held, see above). The hold reports callback panics instead of resuming them: it may run
+//! while a call still has entries in hand (`hand_off_all`) or a value on its way back.
+//!
+//! # Flush
+//!
+//! [`Cache::flush`](crate::Cache::flush) delivers what was queued when it began, plus at most
+//! [`PURGE_EXTRA`] entries, one batch per slot taken, so that a writer waiting for a slot at
+//! the bound gets one between batches, and a callback that keeps inserting cannot keep it
+//! going. `purge` is the bounded, never-waiting step that ends each write; `flush` is for
+//! emptying the backlog.
 //!
 //! # Exactly once
 //!
@@ -150,6 +187,7 @@
 //! count pass the cap. `Relaxed` suffices for the count itself; the two `SeqCst` fences of
 //! "A purge refused at the cap strands nothing" order it against the queue.
 
+use crate::background::Background;
 use crate::cache::Cache;
 use crate::evict::Evicted;
 use crate::lock;
@@ -163,7 +201,6 @@ use crate::sync::{
 use std::any::Any;
 use std::fmt;
 use std::io::Write;
-use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::Duration;
 
@@ -324,12 +361,30 @@ pub(crate) struct Purger<K, V, S> {
     counters: PurgeCounters,
     /// Set when the cache starts dropping: from then on nothing more is queued.
     closing: AtomicBool,
+    /// From [`Builder::max_queued`](crate::Builder::max_queued); `usize::MAX` when unbounded.
+    max_queued: usize,
+    /// The longest the queue was seen, just after a push. A statistic, `Relaxed`.
+    queued_peak: AtomicUsize,
+    /// Where threads wait for a slot (see "Waiting for a slot").
+    slot_wait: SlotWait,
+    /// The delivery threads' switch and parking (`background.rs`).
+    pub(crate) background: Background,
+}
+
+/// The threads that wait for a delivery slot: a flush, a write held at the bound, a delivery
+/// thread. Woken by a release from the cap (see "Waiting for a slot").
+struct SlotWait {
+    /// How many threads are between registering (under `lock`) and leaving the wait.
+    waiting: AtomicUsize,
+    lock: Mutex<()>,
+    freed: Condvar,
 }
 
 impl<K, V, S> Purger<K, V, S> {
     pub(crate) fn new(
         OnEvict { callback, put_off }: OnEvict<K, V, S>,
         max_pending_callbacks: usize,
+        max_queued: usize,
         on_panic: PanicPolicy,
         name: Box<str>,
     ) -> Self {
@@ -344,6 +399,14 @@ impl<K, V, S> Purger<K, V, S> {
             name,
             counters: PurgeCounters::new(),
             closing: AtomicBool::new(false),
+            max_queued,
+            queued_peak: AtomicUsize::new(0),
+            slot_wait: SlotWait {
+                waiting: AtomicUsize::new(0),
+                lock: Mutex::new(()),
+                freed: Condvar::new(),
+            },
+            background: Background::new(),
         }
     }
 
@@ -367,6 +430,16 @@ impl<K, V, S> Purger<K, V, S> {
             return Some(evicted);
         }
         self.queue.push((evicted, hash));
+        // The peak is a statistic, decided on by nothing: left out of the loom models, where
+        // each atomic access is one more scheduling point.
+        #[cfg(not(loom))]
+        {
+            let len = self.queue.len();
+            // Relaxed: a statistic. The read first, so that the common case writes nothing.
+            if len > self.queued_peak.load(Relaxed) {
+                self.queued_peak.fetch_max(len, Relaxed);
+            }
+        }
         None
     }
 
@@ -378,8 +451,11 @@ impl<K, V, S> Purger<K, V, S> {
             return;
         }
         while self.in_delivery.lists(hash) {
-            // The entry may be queued: deliver what is, then wait for a change.
-            self.purge(cache);
+            // The entry may be queued: deliver what is (unless delivery threads do), then wait
+            // for a change.
+            if !self.background.takes_over(self) {
+                self.purge(cache);
+            }
             self.in_delivery.wait(hash, WAIT_FOR_DELIVERY);
         }
     }
@@ -399,6 +475,14 @@ impl<K, V, S> Purger<K, V, S> {
         self.queue.len()
     }
 
+    pub(crate) fn is_queue_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub(crate) fn queued_peak(&self) -> usize {
+        self.queued_peak.load(Relaxed)
+    }
+
     pub(crate) fn counters(&self) -> &PurgeCounters {
         &self.counters
     }
@@ -408,11 +492,26 @@ impl<K, V, S> Purger<K, V, S> {
         self.purge_with(cache, Resume::AtOnce)
     }
 
-    /// [`purge`](Self::purge) for a call with a value on its way back to its caller: a
-    /// callback panic is reported, never resumed, under either panic policy (see "Exactly
-    /// once").
-    pub(crate) fn purge_reporting_panics(&self, cache: &Cache<K, V, S>) -> usize {
-        self.purge_with(cache, Resume::Never)
+    /// What ends a write: a purge, unless delivery threads run (then it only wakes one), and
+    /// then the hold at the bound (see "The bound").
+    #[inline]
+    pub(crate) fn after_write(&self, cache: &Cache<K, V, S>) {
+        self.after_write_with(cache, Resume::AtOnce);
+    }
+
+    /// [`after_write`](Self::after_write) for a call with a value on its way back to its
+    /// caller: a callback panic is reported, never resumed, under either panic policy (see
+    /// "Exactly once").
+    pub(crate) fn after_write_reporting_panics(&self, cache: &Cache<K, V, S>) {
+        self.after_write_with(cache, Resume::Never);
+    }
+
+    #[inline]
+    fn after_write_with(&self, cache: &Cache<K, V, S>, resume: Resume) {
+        if !self.background.takes_over(self) {
+            self.purge_with(cache, resume);
+        }
+        self.hold_at_bound(cache);
     }
 
     fn purge_with(&self, cache: &Cache<K, V, S>, resume: Resume) -> usize {
@@ -439,15 +538,33 @@ impl<K, V, S> Purger<K, V, S> {
         evicted: Evicted<K, V>,
         hash: u64,
     ) -> usize {
-        // Relaxed: as in `push`.
-        if self.queue.is_empty() && !self.closing.load(Relaxed) && !lock::holds_any() {
+        // Relaxed: as in `push`. With delivery threads running, the entry is theirs: the
+        // `background` check reads a flag, as fresh as `takes_over` needs it after the push.
+        if self.queue.is_empty()
+            && !self.closing.load(Relaxed)
+            && !self.background.is_running()
+            && !lock::holds_any()
+        {
             if let Some(slot) = self.enter(Refusal::Quiet) {
                 return self.deliver_batch(cache, slot, Some((evicted, hash)), Resume::AtOnce);
             }
         }
+        self.push_then_purge(cache, evicted, hash)
+    }
+
+    /// [`push_and_purge`](Self::push_and_purge) without the shortcut: kept out of line, so that
+    /// the shortcut (the common case) stays short.
+    #[inline(never)]
+    fn push_then_purge(&self, cache: &Cache<K, V, S>, evicted: Evicted<K, V>, hash: u64) -> usize {
         // Handed back (and dropped here) only while the cache is being dropped.
         drop(self.push(evicted, hash));
-        self.purge(cache)
+        let delivered = if self.background.takes_over(self) {
+            0
+        } else {
+            self.purge_with(cache, Resume::AtOnce)
+        };
+        self.hold_at_bound(cache);
+        delivered
     }
 
     /// The delivery loop of an ordinary purge, from its first slot: one bounded batch (see "The
@@ -474,12 +591,8 @@ impl<K, V, S> Purger<K, V, S> {
                 slot.deliver(cache, left, resume);
             }
             delivered += slot.delivered as usize;
-            if ManuallyDrop::new(slot).release() >= self.max_pending_callbacks {
-                // SeqCst fence: pairs with the fence of a purge refused at the cap (see "A purge
-                // refused at the cap strands nothing"): either it sees the slot given back, or
-                // this sees its entry. Only a release from the cap can owe a refused purge.
-                fence(SeqCst);
-            }
+            // The release fences when it comes down from the cap (see there).
+            drop(slot);
             if delivered >= budget || self.queue.is_empty() {
                 return delivered;
             }
@@ -504,6 +617,118 @@ impl<K, V, S> Purger<K, V, S> {
         if let Some(payload) = first_panic {
             resume_unwind(payload);
         }
+    }
+
+    /// Delivers what is queued when it is called, plus at most [`PURGE_EXTRA`] entries that
+    /// arrive meanwhile, one batch per slot taken, waiting for a slot at the cap (see "Flush").
+    /// Returns how many it delivered.
+    pub(crate) fn flush(&self, cache: &Cache<K, V, S>, resume: Resume) -> usize {
+        if lock::holds_any() || self.runs_here() {
+            return 0;
+        }
+        let inside_purge = inside_any_purge();
+        let budget = self.queue.len().saturating_add(PURGE_EXTRA);
+        let mut delivered = 0;
+        while delivered < budget && !self.queue.is_empty() {
+            match self.enter(Refusal::Quiet) {
+                Some(mut slot) => {
+                    slot.deliver(cache, (budget - delivered).min(PURGE_BATCH), resume);
+                    delivered += slot.delivered as usize;
+                }
+                // Inside a callback, whose slot may be what the others wait for: no waiting.
+                None if inside_purge => break,
+                None => self.wait_for_slot(|| true),
+            }
+        }
+        delivered
+    }
+
+    /// A delivery thread's purge: one batch, panics reported. `false` if no slot was free.
+    pub(crate) fn purge_in_background(&self, cache: &Cache<K, V, S>) -> bool {
+        match self.enter(Refusal::Quiet) {
+            Some(slot) => {
+                self.deliver_batch(cache, slot, None, Resume::Never);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// [`flush`](Self::flush) for a thread with no caller to resume a panic in: a delivery
+    /// thread, or the drop of its handle.
+    pub(crate) fn flush_in_background(&self, cache: &Cache<K, V, S>) -> usize {
+        self.flush(cache, Resume::Never)
+    }
+
+    /// Holds a write that finds [`max_queued`](crate::Builder::max_queued) entries queued until
+    /// fewer are, delivering them itself (see "The bound").
+    #[inline]
+    pub(crate) fn hold_at_bound(&self, cache: &Cache<K, V, S>) {
+        if self.max_queued != usize::MAX && self.queue.len() >= self.max_queued {
+            self.hold(cache);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn hold(&self, cache: &Cache<K, V, S>) {
+        // Relaxed: as in `push`.
+        if lock::holds_any() || self.closing.load(Relaxed) {
+            return;
+        }
+        let inside_purge = inside_any_purge();
+        let mut held = false;
+        loop {
+            let queued = self.queue.len();
+            if queued < self.max_queued {
+                break;
+            }
+            // `enter` refuses a thread already purging this cache: it returns at once.
+            match self.enter(Refusal::Quiet) {
+                Some(mut slot) => {
+                    held = true;
+                    slot.deliver(cache, queued + 1 - self.max_queued, Resume::Never);
+                }
+                None if inside_purge => break,
+                None => {
+                    held = true;
+                    self.wait_for_slot(|| true);
+                }
+            }
+        }
+        if held {
+            PurgeCounters::add(&self.counters.writes_held, 1);
+        }
+    }
+
+    /// Waits until a slot is given back from the cap (or at once if none is taken, or if
+    /// `keep_waiting` says no), without taking it (see "Waiting for a slot").
+    pub(crate) fn wait_for_slot(&self, keep_waiting: impl Fn() -> bool) {
+        let wait = &self.slot_wait;
+        let guard = wait.lock.lock();
+        // Relaxed: the counter is read only after the fence below and its partner.
+        wait.waiting.fetch_add(1, Relaxed);
+        // SeqCst fence: pairs with the fence of a release from the cap ("Waiting for a slot"):
+        // either this sees the slot free, or that release sees this thread registered and
+        // notifies it, under `lock`, so after the wait below began.
+        fence(SeqCst);
+        let guard = if self.pending_callbacks.load(Relaxed) >= self.max_pending_callbacks
+            && keep_waiting()
+        {
+            wait.freed.wait(guard)
+        } else {
+            guard
+        };
+        wait.waiting.fetch_sub(1, Relaxed);
+        drop(guard);
+    }
+
+    /// Wakes every thread in [`wait_for_slot`](Self::wait_for_slot).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn wake_slot_waiters(&self) {
+        let _lock = self.slot_wait.lock.lock();
+        self.slot_wait.freed.notify_all();
     }
 
     /// Checks 3 and 4 of the protocol: takes a delivery slot, or says why not by returning `None`.
@@ -559,6 +784,12 @@ impl<K, V, S> Purger<K, V, S> {
     }
 }
 
+/// Whether this thread is inside a purge (a callback) of any cache: then it must not wait for
+/// a slot, nor for a thread that might (see "Waiting for a slot").
+pub(crate) fn inside_any_purge() -> bool {
+    nesting::record(|record| record.running.innermost()) != NONE
+}
+
 /// What [`Purger::enter`] does when it finds every slot taken.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Refusal {
@@ -584,7 +815,7 @@ struct Slot<'a, K, V, S> {
 
 /// When a callback panic resumes under [`PanicPolicy::Resume`].
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Resume {
+pub(crate) enum Resume {
     /// Right away, leaving the rest queued: an ordinary purge.
     AtOnce,
     /// After the rest is delivered, returned by `deliver`: the drain of a dropping cache,
@@ -650,25 +881,38 @@ impl<K, V, S> Slot<'_, K, V, S> {
     }
 }
 
-impl<K, V, S> Slot<'_, K, V, S> {
-    /// Leaves the record, gives the slot back and publishes the counts; returns the count of
-    /// pending callbacks from just before. Runs once: from `drop`, or on a slot wrapped in
-    /// `ManuallyDrop` by the one caller that needs the count.
-    fn release(&self) -> usize {
+impl<K, V, S> Drop for Slot<'_, K, V, S> {
+    /// Leaves the record, gives the slot back and publishes the counts.
+    #[inline]
+    fn drop(&mut self) {
         let purger = self.purger;
         let left = nesting::record(|record| record.running.leave(self.outer));
         debug_assert_eq!(left, self.id, "purges nest: the innermost leaves first");
         // Relaxed: see "Orderings" in the module docs.
         let before = purger.pending_callbacks.fetch_sub(1, Relaxed);
+        if before >= purger.max_pending_callbacks {
+            purger.released_from_the_cap();
+        }
         PurgeCounters::add(&purger.counters.delivered, self.delivered);
         PurgeCounters::add(&purger.counters.callback_panics, self.panics);
-        before
     }
 }
 
-impl<K, V, S> Drop for Slot<'_, K, V, S> {
-    fn drop(&mut self) {
-        self.release();
+impl<K, V, S> Purger<K, V, S> {
+    /// What a slot given back from the cap owes the threads that found the cap reached.
+    #[cold]
+    #[inline(never)]
+    fn released_from_the_cap(&self) {
+        // SeqCst fence: pairs with the fence of a purge refused at the cap (see "A purge
+        // refused at the cap strands nothing"): either it sees the slot given back, or this
+        // sees its entry; and with the fence of a thread waiting for a slot ("Waiting for a
+        // slot"): either it sees the slot free, or this sees it registered. Only a release
+        // from the cap can owe either.
+        fence(SeqCst);
+        // Relaxed: ordered by the fence.
+        if self.slot_wait.waiting.load(Relaxed) > 0 {
+            self.wake_slot_waiters();
+        }
     }
 }
 

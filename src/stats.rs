@@ -119,6 +119,7 @@ pub(crate) struct PurgeCounters {
     pub(crate) delivered: AtomicU64,
     pub(crate) callback_panics: AtomicU64,
     pub(crate) purges_skipped: AtomicU64,
+    pub(crate) writes_held: AtomicU64,
 }
 
 impl PurgeCounters {
@@ -127,6 +128,7 @@ impl PurgeCounters {
             delivered: AtomicU64::new(0),
             callback_panics: AtomicU64::new(0),
             purges_skipped: AtomicU64::new(0),
+            writes_held: AtomicU64::new(0),
         }
     }
 
@@ -207,6 +209,14 @@ pub struct Stats {
     pub purges_skipped: u64,
     /// Evicted entries waiting in the queue for a purge.
     pub queued: usize,
+    /// The most entries the queue was seen to hold, just after a push (a high-water mark since
+    /// the cache was built). With [`max_queued`](crate::Builder::max_queued) set it stays
+    /// below the bound plus the number of threads that write at once (and of those that write
+    /// from callbacks, which are not held).
+    pub queued_peak: usize,
+    /// Writes held at [`max_queued`](crate::Builder::max_queued): each found the bound reached
+    /// and delivered entries (or waited for a slot to) before it returned.
+    pub writes_held: u64,
     /// How many times a shard lock was taken, over all shards.
     pub lock_acquisitions: u64,
     /// How many of those found the lock held by another thread and had to wait.
@@ -247,10 +257,12 @@ impl Stats {
         self.weight += shard.weight;
     }
 
-    pub(crate) fn add_purge(&mut self, purge: &PurgeCounters, queued: usize) {
+    pub(crate) fn add_purge(&mut self, purge: &PurgeCounters, queued: usize, queued_peak: usize) {
         self.delivered = purge.delivered.load(Relaxed);
         self.callback_panics = purge.callback_panics.load(Relaxed);
         self.purges_skipped = purge.purges_skipped.load(Relaxed);
+        self.writes_held = purge.writes_held.load(Relaxed);
         self.queued = queued;
+        self.queued_peak = queued_peak;
     }
 }

@@ -19,8 +19,8 @@
 //!   thread may see another's push late, as it may with a real lock-free queue, and the `SeqCst`
 //!   fences of purge.rs ("A purge refused at the cap strands nothing") are what the models
 //!   check, not the mutex.
-//! * atomics, `thread_local!` (as [`sync_thread_local!`]) and the machine's parallelism, which
-//!   loom fixes at 2 so that models stay deterministic.
+//! * atomics, `thread_local!` (as [`sync_thread_local!`]), threads (the background purge's) and
+//!   the machine's parallelism, which loom fixes at 2 so that models stay deterministic.
 //!
 //! [`SegQueue`]: crossbeam_queue::SegQueue
 
@@ -76,6 +76,10 @@ mod inner {
 
         pub(crate) fn notify_all(&self) {
             self.0.notify_all();
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
         }
     }
 
@@ -143,6 +147,11 @@ mod inner {
 
     pub(crate) use std::thread::yield_now;
 
+    /// Threads: the background purge's (`background.rs`).
+    pub(crate) mod thread {
+        pub(crate) use std::thread::{Builder, JoinHandle};
+    }
+
     /// How many threads can run at once, as std reports it (1 if it cannot tell).
     pub(crate) fn available_parallelism() -> usize {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -204,6 +213,10 @@ mod inner {
 
         pub(crate) fn notify_all(&self) {
             self.0.notify_all();
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
         }
     }
 
@@ -286,6 +299,10 @@ mod inner {
     }
 
     pub(crate) use loom::thread::yield_now;
+
+    pub(crate) mod thread {
+        pub(crate) use loom::thread::{Builder, JoinHandle};
+    }
 
     /// Fixed under loom, so that a model's shard count does not depend on the machine.
     pub(crate) fn available_parallelism() -> usize {

@@ -90,6 +90,11 @@ pub trait Contender<K: Key, V: Value>: Send + Sync + Sized {
     }
     /// How many entries the cache holds, after any deferred maintenance.
     fn len(&self) -> usize;
+    /// The most evicted entries the cache's queue has held since it was built
+    /// (shardlru's `Stats::queued_peak`); `None` for a cache that keeps no such queue.
+    fn queued_peak(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// shardlru with its defaults (shard count from the machine, ahash), but for the setting that
@@ -142,6 +147,9 @@ impl<K: Key, V: Value, const VARIANT: u8> Contender<K, V> for ShardLru<K, V, VAR
     fn len(&self) -> usize {
         self.0.purge();
         self.0.len()
+    }
+    fn queued_peak(&self) -> Option<usize> {
+        Some(self.0.stats().queued_peak)
     }
 }
 

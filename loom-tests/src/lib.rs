@@ -13,6 +13,7 @@
 //! | `purge_reentry.rs` | a purge inside a callback | 5: no recursion; the outer purge finishes |
 //! | `drain_on_drop.rs` | dropping the last handle | 3: what is left queued is delivered |
 //! | `reentry.rs` | never waiting while holding a lock | 6: re-entry refused; two caches crossed never deadlock |
+//! | `background.rs` | delivery threads parking; the bound; waiting for a slot | no lost wake-up; a stop strands nothing; a held write returns below the bound; no waiter left asleep |
 //! | `load.rs` | loads: records, outcomes, the wait for write-backs | one loader per key, no lost wake-up; a panicking loader's waiter loads; no stale load (slot and overflow) |
 //! | `get_insert.rs` | `get`/`insert` on one key | no value lost, duplicated or torn |
 //! | `resize.rs` | `resize`, growing and shrinking | 1: `len()` and `capacity()` never inverted |

@@ -35,6 +35,8 @@ const MAX_SECONDS: f64 = 3600.0;
 const WORKLOAD: &str = "Workload (read-through: a get, and on a miss an insert of the key)";
 /// `--help`'s heading for the flags that choose the configurations.
 const COMPARE: &str = "What to compare";
+/// `--help`'s heading for the flags that set how evicted entries reach the callback.
+const DELIVERY: &str = "Delivery of evicted entries (the same in every configuration)";
 /// `--help`'s heading for the output flags.
 const OUTPUT: &str = "Output";
 
@@ -103,6 +105,18 @@ struct Cli {
           value_parser = list_item, allow_negative_numbers = true, help_heading = COMPARE)]
     max_pending: Option<Vec<usize>>,
 
+    /// Bound the queue of evicted entries (max_queued): a write that finds N
+    /// queued delivers until fewer are [default: no bound]
+    #[arg(long, value_name = "N", value_parser = positive, allow_negative_numbers = true,
+          help_heading = DELIVERY, verbatim_doc_comment)]
+    max_queued: Option<usize>,
+
+    /// Deliver evicted entries on N background threads (spawn_purge_threads):
+    /// the writes only queue them [default: the writes deliver them]
+    #[arg(long, value_name = "N", value_parser = positive, allow_negative_numbers = true,
+          help_heading = DELIVERY, verbatim_doc_comment)]
+    background: Option<usize>,
+
     /// Also draw throughput and hit ratio against the shard count
     #[arg(long, value_name = "FILE.svg", help_heading = OUTPUT)]
     plot: Option<PathBuf>,
@@ -133,6 +147,10 @@ pub struct Args {
     pub shards: Option<Vec<usize>>,
     /// `--max-pending`, if given: the pending-callback caps to measure.
     pub max_pending: Option<Vec<usize>>,
+    /// `--max-queued`, if given: the bound on queued evicted entries, for every configuration.
+    pub max_queued: Option<usize>,
+    /// `--background`, if given: how many delivery threads every configuration's cache runs.
+    pub background: Option<usize>,
     /// `--plot`, if given: where to write the SVG.
     pub plot: Option<PathBuf>,
 }
@@ -156,6 +174,13 @@ pub enum Workload {
 }
 
 impl Args {
+    /// Whether the run watches how evicted entries are delivered (`--max-pending`,
+    /// `--max-queued` or `--background`): callbacks are counted and inserts timed, the table
+    /// shows the delivery columns, and each synthetic configuration is measured in one piece.
+    pub fn watches_delivery(&self) -> bool {
+        self.max_pending.is_some() || self.max_queued.is_some() || self.background.is_some()
+    }
+
     /// The shard counts to measure: `--shards`, or by default every power of two from 1 up to
     /// [`SWEEP_SHARDS_PER_CORE`] × the cores (or the threads, if more), but no more than the
     /// capacity. `library_default` is the builder's default shard count for this capacity,
@@ -204,6 +229,8 @@ where
         callback_us: cli.callback_us,
         shards: cli.shards,
         max_pending: cli.max_pending,
+        max_queued: cli.max_queued,
+        background: cli.background,
         plot: cli.plot,
     })
 }
@@ -305,9 +332,12 @@ mod tests {
                 callback_us: DEFAULT_CALLBACK_US,
                 shards: None,
                 max_pending: None,
+                max_queued: None,
+                background: None,
                 plot: None,
             }
         );
+        assert!(!args.watches_delivery());
         // 1, 2, 4, … 16 × cores; on two cores that is six configurations (well under a minute).
         assert_eq!(args.shard_counts(4, 16), [1, 2, 4, 8, 16, 32, 64]);
         let two_cores = super::parse(["shardlru-tune"], 2).unwrap();
@@ -332,6 +362,9 @@ mod tests {
             "--shards",
             "1,4,16",
             "--max-pending=1, 8,8192",
+            "--max-queued=10_000",
+            "--background",
+            "2",
             "--plot",
             "out.svg",
         ]);
@@ -344,6 +377,7 @@ mod tests {
         assert_eq!(args.callback_us, 200.0);
         assert_eq!(args.shards.as_deref(), Some(&[1, 4, 16][..]));
         assert_eq!(args.max_pending.as_deref(), Some(&[1, 8, 8192][..]));
+        assert_eq!((args.max_queued, args.background), (Some(10_000), Some(2)));
         assert_eq!(args.plot.as_deref(), Some(Path::new("out.svg")));
         assert_eq!(args.shard_counts(2, 8), [1, 4, 16]);
     }
@@ -369,6 +403,21 @@ mod tests {
             run_args(&["--threads", "2", "--max-pending", "4"]).shard_counts(2, 8),
             [1, 2, 4, 8, 16, 32]
         );
+    }
+
+    #[test]
+    fn the_bound_and_the_delivery_threads_watch_delivery_without_changing_the_sweep() {
+        for flags in
+            [&["--max-pending", "1"][..], &["--max-queued", "1000"], &["--background", "1"]]
+        {
+            assert!(run_args(flags).watches_delivery(), "{flags:?}");
+        }
+        let args = run_args(&["--max-queued", "1000", "--background", "2"]);
+        assert_eq!(
+            (args.max_queued, args.background, args.max_pending.as_deref()),
+            (Some(1000), Some(2), None)
+        );
+        assert_eq!(args.shard_counts(2, 8), run_args(&[]).shard_counts(2, 8));
     }
 
     #[test]
@@ -423,6 +472,11 @@ mod tests {
             (&["--max-pending", "0"], "--max-pending", "0"),
             (&["--max-pending", "1;8"], "--max-pending", "1;8"),
             (&["--max-pending", "-1"], "--max-pending", "-1"),
+            (&["--max-queued", "0"], "--max-queued", "0"),
+            (&["--max-queued", "-1"], "--max-queued", "-1"),
+            (&["--max-queued", "1,2"], "--max-queued", "1,2"),
+            (&["--background", "0"], "--background", "0"),
+            (&["--background", "two"], "--background", "two"),
         ];
         for (args, flag, value) in cases {
             let (kind, message) = refusal(args);

@@ -5,6 +5,8 @@
 //! cargo run --release -p shardlru-tune                  # the default workload, every core
 //! cargo run --release -p shardlru-tune -- --help        # the flags that describe your workload
 //! cargo run --release -p shardlru-tune -- --callback-us 200 --max-pending 1,8,8192
+//! cargo run --release -p shardlru-tune -- --callback-us 200 --max-pending 1 --max-queued 1000
+//! cargo run --release -p shardlru-tune -- --callback-us 200 --background 2 --shards 8
 //! cargo run --release -p shardlru-tune -- --trace tests/data/traces/OLTP.lis.zst --capacity 1000
 //! cargo run --release -p shardlru-tune -- --plot docs/shard-count.svg
 //! ```
@@ -49,6 +51,14 @@
 //! longest a caller was held up delivering callbacks), callbacks run per second, purges skipped
 //! at the cap, and how many evicted entries the cap leaves queued. A configuration that leaves
 //! more than [`QUEUED_LIMIT`](measure::QUEUED_LIMIT) queued is cut short and marked.
+//!
+//! `--max-queued N` bounds the queue in every configuration (`Builder::max_queued`: a write
+//! that finds N entries queued delivers until fewer are), and `--background N` delivers the
+//! evicted entries on N threads of the cache's own (`Cache::spawn_purge_threads`), so that
+//! the writes only queue them. With either (or `--max-pending`) the table also shows the
+//! delivery columns above and the peak queued (the most entries queued at once, warm-up
+//! included); with `--max-queued` the tuner also says whether that peak stayed below the
+//! bound plus the writing threads, as the library keeps it.
 //!
 //! With `--trace FILE` it replays a trace (the formats of `tests/data/traces/`) once per
 //! configuration from a cold cache, the threads taking turns in small chunks so that together
@@ -134,6 +144,7 @@ fn run(args: &Args, cores: usize) -> Result<(), Failure> {
         .map(|&cap| rows.iter().filter(|r| r.config.max_pending == cap).collect())
         .collect();
     report::print_table(args, &groups);
+    report::print_queue_bound(args, &rows);
     let busy = report::warn_if_busy(args, cores, &rows, groups.iter().any(|g| g.len() > 1));
     let recommended: Vec<Option<usize>> = groups
         .iter()

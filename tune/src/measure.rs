@@ -18,7 +18,7 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shardlru::{Cache, ShardStats, Stats};
+use shardlru::{Cache, PurgeThreads, ShardStats, Stats};
 use shardlru_workloads::{keys, trace};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -179,6 +179,8 @@ pub struct Row {
     pub callbacks: u64,
     /// Evicted entries still queued when the measurement ended.
     pub queued: usize,
+    /// The most evicted entries queued at once, warm-up included ([`Stats::queued_peak`]).
+    pub queued_peak: usize,
     /// Stopped early at [`QUEUED_LIMIT`].
     pub cut_short: bool,
     /// The workers' time on a core and waiting for one while measuring, if the system reports
@@ -202,6 +204,7 @@ impl Row {
             counts,
             callbacks,
             queued: 0,
+            queued_peak: 0,
             cut_short: false,
             sched: Some(Sched::default()),
             threads: 1,
@@ -342,12 +345,13 @@ pub fn run(
         Requests::Trace { keys, .. } => {
             let mut rows = Vec::new();
             for (index, &config) in configs.iter().enumerate() {
-                let callback = CallbackState::new(work, args.max_pending.is_some());
-                let cache = build(args.capacity, config, &callback)?;
+                let callback = CallbackState::new(work, args.watches_delivery());
+                let measured = build(args, config, &callback)?;
                 let tick = |f: f64, what: &str| tick(index, config, f, what);
-                rows.push(measure_trace(&cache, config, args.threads, keys, &callback, &tick));
+                let cache = &measured.cache;
+                rows.push(measure_trace(cache, config, args.threads, keys, &callback, &tick));
                 // The callback's work is switched off: the entries still queued drain at once.
-                drop(cache);
+                drop(measured);
             }
             rows
         }
@@ -360,13 +364,14 @@ pub fn run(
     Ok(rows)
 }
 
-/// How many slices each synthetic configuration is measured in: [`SLICES`], or one when caps
-/// are compared (a worker may be stuck delivering queued entries at the end of a slice, and
-/// releasing it would drain the queue the next slice should find) or when the caches would
-/// not all fit in [`WARM_ENTRIES`].
+/// How many slices each synthetic configuration is measured in: [`SLICES`], or one when the
+/// delivery is watched ([`Args::watches_delivery`]: a worker may be stuck delivering queued
+/// entries at the end of a slice, and releasing it, or delivery threads working on between
+/// slices, would drain the queue the next slice should find) or when the caches would not all
+/// fit in [`WARM_ENTRIES`].
 fn slices(args: &Args, configs: usize) -> usize {
     let fits = args.capacity.saturating_mul(configs) <= WARM_ENTRIES;
-    if args.max_pending.is_none() && fits { SLICES } else { 1 }
+    if !args.watches_delivery() && fits { SLICES } else { 1 }
 }
 
 /// What one configuration's eviction callback shares with the driving thread.
@@ -392,17 +397,25 @@ impl CallbackState {
     }
 }
 
-/// A cache for `config` whose eviction callback does `callback`'s work. A configuration the
-/// builder refuses is a refusal of the command line.
-fn build(
-    capacity: usize,
-    config: Config,
-    callback: &Arc<CallbackState>,
-) -> Result<Cache<u64, u64>, Failure> {
+/// A measured cache, and its delivery threads with `--background`.
+struct Measured {
+    /// Declared first, so dropped first: the drop stops and joins the threads and flushes the
+    /// queue (quickly once the callback's work is switched off). They hold the cache till then.
+    _delivery: Option<PurgeThreads<u64, u64>>,
+    cache: Arc<Cache<u64, u64>>,
+}
+
+/// A cache for `config` and `args`' `--max-queued`, whose eviction callback does `callback`'s
+/// work, with `--background` delivery threads started. A configuration the builder refuses is
+/// a refusal of the command line.
+fn build(args: &Args, config: Config, callback: &Arc<CallbackState>) -> Result<Measured, Failure> {
     let mut builder =
-        Cache::<u64, u64>::builder().capacity(capacity).shards(config.shards).name("tune");
+        Cache::<u64, u64>::builder().capacity(args.capacity).shards(config.shards).name("tune");
     if let Some(cap) = config.max_pending {
         builder = builder.max_pending_callbacks(cap);
+    }
+    if let Some(bound) = args.max_queued {
+        builder = builder.max_queued(bound);
     }
     let state = Arc::clone(callback);
     let cache = builder
@@ -417,7 +430,16 @@ fn build(
         })
         .build()
         .map_err(|e| Failure::Usage(cli::usage_error(format!("{} shards: {e}", config.shards))))?;
-    Ok(cache)
+    let cache = Arc::new(cache);
+    let delivery = match args.background {
+        Some(threads) => Some(
+            cache
+                .spawn_purge_threads(threads)
+                .map_err(|e| format!("--background {threads}: {e}"))?,
+        ),
+        None => None,
+    };
+    Ok(Measured { _delivery: delivery, cache })
 }
 
 fn new_histogram() -> Histogram<u64> {
@@ -571,7 +593,8 @@ impl Sched {
 /// turns, a slice each, so that a change in the machine's load between the first and the last
 /// falls on all of them alike. Its cache stays warm between slices.
 struct SyntheticRun {
-    cache: Cache<u64, u64>,
+    /// The cache, and its delivery threads with `--background`.
+    measured: Measured,
     callback: Arc<CallbackState>,
     row: Row,
     /// The workers, each with its own part of the key stream, kept from slice to slice.
@@ -600,8 +623,8 @@ impl Worker {
 
 impl SyntheticRun {
     fn new(args: &Args, config: Config, work: Work, keys: usize) -> Result<Self, Failure> {
-        let callback = CallbackState::new(work, args.max_pending.is_some());
-        let cache = build(args.capacity, config, &callback)?;
+        let callback = CallbackState::new(work, args.watches_delivery());
+        let measured = build(args, config, &callback)?;
         let workers = (0..args.threads)
             .map(|t| {
                 let segment = t * keys / args.threads..(t + 1) * keys / args.threads;
@@ -613,8 +636,8 @@ impl SyntheticRun {
             })
             .collect();
         Ok(SyntheticRun {
-            acquisitions: vec![0; cache.shard_count()],
-            cache,
+            acquisitions: vec![0; measured.cache.shard_count()],
+            measured,
             callback,
             row: Row::new(config, 0.0, Counts::default(), 0),
             workers,
@@ -635,7 +658,7 @@ impl SyntheticRun {
         let phase = AtomicU8::new(if self.warm { MEASURING } else { WARMING });
         let warm_up = if self.warm { 0.0 } else { WARM_UP.as_secs_f64() };
         let total = warm_up + seconds;
-        let (cache, callback) = (&self.cache, &*self.callback);
+        let (cache, callback) = (&*self.measured.cache, &*self.callback);
         let workers = std::mem::take(&mut self.workers);
         let finished = thread::scope(|s| {
             let handles: Vec<_> = workers
@@ -708,14 +731,17 @@ impl SyntheticRun {
         self.warm = true;
     }
 
-    /// The measured row; the queued entries drain without the callback's work.
+    /// The measured row; the queued entries drain without the callback's work (on the delivery
+    /// threads' way out, with `--background`).
     fn finish(self) -> Row {
         self.callback.working.store(false, Relaxed);
         let mut row = self.row;
         let total: u64 = self.acquisitions.iter().sum();
         let most = self.acquisitions.iter().copied().max().unwrap_or(0);
         row.hottest_shard = if total == 0 { 0.0 } else { most as f64 / total as f64 };
-        drop(self.cache);
+        // The workers are joined: the high-water mark is the run's.
+        row.queued_peak = self.measured.cache.stats().queued_peak;
+        drop(self.measured);
         row
     }
 }
@@ -767,6 +793,7 @@ fn measure_trace(
     let mut row = Row::new(config, seconds, Counts::of(&stats), callback.ran.load(Relaxed));
     row.hottest_shard = hottest_shard(&[], &cache.shard_stats());
     row.queued = stats.queued;
+    row.queued_peak = stats.queued_peak;
     for recorder in recorders {
         recorder.add_to(&mut row);
     }

@@ -55,7 +55,20 @@ pub fn print_inputs(
         None => format!("the default ({})", shardlru::DEFAULT_MAX_PENDING_CALLBACKS),
         Some(caps) => caps.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
     };
-    println!("eviction callback: {} per entry; max_pending_callbacks: {cap}", work.describe());
+    let bound = args
+        .max_queued
+        .map_or_else(String::new, |bound| format!("; max_queued: {}", grouped(bound as u64, ',')));
+    println!(
+        "eviction callback: {} per entry; max_pending_callbacks: {cap}{bound}",
+        work.describe()
+    );
+    if let Some(threads) = args.background {
+        println!(
+            "delivery: {threads} background thread{} (spawn_purge_threads); the writes only \
+             queue evicted entries",
+            if threads == 1 { "" } else { "s" }
+        );
+    }
     println!(
         "get latency: one read-through get in {SAMPLE_EVERY} timed (the get, and on a miss the insert and its purge)\n"
     );
@@ -71,7 +84,8 @@ const CPU_WAIT: Column = ("CPU wait", |r, _| {
 type Column = (&'static str, fn(&Row, f64) -> String);
 
 /// The results table, one line per configuration, grouped by cap; a loss column when shard
-/// counts are compared.
+/// counts are compared, and the delivery columns when the delivery is watched
+/// ([`Args::watches_delivery`]).
 pub fn print_table(args: &Args, groups: &[Vec<&Row>]) {
     let mut columns: Vec<Column> = vec![("shards", |r, _| r.config.shards.to_string())];
     if args.max_pending.is_some() {
@@ -94,7 +108,7 @@ pub fn print_table(args: &Args, groups: &[Vec<&Row>]) {
             format!("{:.2}", recommend::loss_points(baseline, r.hit_ratio()))
         }));
     }
-    if args.max_pending.is_some() {
+    if args.watches_delivery() {
         columns.extend([
             ("longest insert", (|r, _| format_ns(r.longest_insert)) as fn(&Row, f64) -> String),
             ("callbacks/s", |r, _| format!("{:.0}", r.callbacks as f64 / r.seconds)),
@@ -106,6 +120,7 @@ pub fn print_table(args: &Args, groups: &[Vec<&Row>]) {
                 }
                 cell
             }),
+            ("peak queued", |r, _| grouped(r.queued_peak as u64, ',')),
         ]);
     }
     columns.push(CPU_WAIT);
@@ -140,14 +155,44 @@ pub fn print_table(args: &Args, groups: &[Vec<&Row>]) {
         let min_shards = groups.iter().flatten().map(|r| r.config.shards).min().unwrap_or(1);
         println!("loss pts: hit ratio lost against {}, in percentage points", shards(min_shards));
     }
+    if args.watches_delivery() {
+        println!(
+            "queued: evicted entries queued when the measurement ended; peak queued: the most \
+             queued at once, warm-up included"
+        );
+    }
+}
+
+/// With `--max-queued`: the highest peak of the queue over the configurations, against the
+/// bound. The library keeps the queue below the bound plus the threads that write at once (a
+/// write pushes its evicted entry before it finds the bound reached).
+pub fn print_queue_bound(args: &Args, rows: &[Row]) {
+    let (Some(bound), Some(worst)) = (args.max_queued, rows.iter().max_by_key(|r| r.queued_peak))
+    else {
+        return;
+    };
+    let ceiling = bound.saturating_add(args.threads);
+    println!(
+        "\nmax_queued {}: the most entries queued at once was {} ({}, {}); the library keeps \
+         it below the bound plus the {} writing threads ({}): {}",
+        grouped(bound as u64, ','),
+        grouped(worst.queued_peak as u64, ','),
+        shards(worst.config.shards),
+        cap_name(worst.config.max_pending),
+        args.threads,
+        grouped(ceiling as u64, ','),
+        if worst.queued_peak < ceiling { "held" } else { "NOT held" }
+    );
 }
 
 /// Whether other processes took the cores from the workers (more than [`BUSY_WAIT`] of their
-/// time waiting for one, with no more threads than cores); if so, says so. Throughput and
+/// time waiting for one, with no more threads than cores, the `--background` delivery threads
+/// counted: past that, the wait may be the tuner's own); if so, says so. Throughput and
 /// contention are understated then (two threads that seldom run at once seldom collide), and
 /// the recommendation goes by the estimate of `Row::throughput_alone` instead.
 pub fn warn_if_busy(args: &Args, cores: usize, rows: &[Row], sweep: bool) -> bool {
-    if args.threads > cores || rows.iter().any(|r| r.throughput_alone().is_none()) {
+    let own_threads = args.threads.saturating_add(args.background.unwrap_or(0));
+    if own_threads > cores || rows.iter().any(|r| r.throughput_alone().is_none()) {
         return false;
     }
     let Some((worst, wait)) =
@@ -219,13 +264,22 @@ pub fn print_recommendation(
         );
     }
     let mut line = format!(
-        "    let cache = shardlru::Cache::<K, V>::builder().capacity({}).shards({chosen})",
+        "shardlru::Cache::<K, V>::builder().capacity({}).shards({chosen})",
         grouped(args.capacity as u64, '_')
     );
     if let Some(cap) = cap {
         line += &format!(".max_pending_callbacks({cap})");
     }
-    println!("{line}.build()?;");
+    if let Some(bound) = args.max_queued {
+        line += &format!(".max_queued({})", grouped(bound as u64, '_'));
+    }
+    match args.background {
+        None => println!("    let cache = {line}.build()?;"),
+        Some(threads) => {
+            println!("    let cache = std::sync::Arc::new({line}.build()?);");
+            println!("    let purge_threads = cache.spawn_purge_threads({threads})?;");
+        }
+    }
     println!(
         "the library's default here is {} ({SHARDS_PER_CORE} x {cores} cores, rounded up to a \
          power of two, at most capacity / {MIN_DEFAULT_SHARE}){}",

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// Every flag the tuner takes.
-const FLAGS: [&str; 11] = [
+const FLAGS: [&str; 13] = [
     "--threads",
     "--capacity",
     "--keys",
@@ -20,6 +20,8 @@ const FLAGS: [&str; 11] = [
     "--trace",
     "--shards",
     "--max-pending",
+    "--max-queued",
+    "--background",
     "--plot",
 ];
 
