@@ -34,6 +34,11 @@
 //! * **Purge.** Any thread may pop queued entries and run the callback on them, outside every
 //!   lock, while an atomic count of callbacks in flight stays under `max_pending_callbacks`.
 //!   Every mutating call ends with a purge attempt; at the cap the attempt returns at once.
+//!   [`Cache::flush`] delivers the whole backlog, waiting for slots.
+//! * **Background delivery and the bound.** [`Cache::spawn_purge_threads`] starts threads that
+//!   run the callback, so that writes only queue; dropping the returned [`PurgeThreads`] stops
+//!   them and delivers what is queued. [`Builder::max_queued`] bounds the queue: a write that
+//!   finds it full delivers until it is not.
 //! * **Loads.** [`Cache::get_or_insert_with`] records a load in flight in its key's shard, beside
 //!   the entries, so that other callers for that key wait for its value; the loader runs
 //!   outside every lock, after any write-back of the key still on its way to the callback.
@@ -49,8 +54,9 @@
 //!    thread sees the cache evict exactly as one LRU list would.
 //! 3. **Nothing is lost.** A value leaves the cache exactly once: handed back to a caller
 //!    (`remove`, `remove_if`, the old value from `insert`) or handed to the callback (capacity
-//!    eviction, `clear`, `retain`, a shrinking `resize`). Entries still queued when the cache is dropped are
-//!    delivered during the drop. Without a callback, evicted values are dropped.
+//!    eviction, `clear`, `retain`, a shrinking `resize`). Entries still queued when the cache is
+//!    dropped, or when its purge threads are stopped, are delivered then. Without a callback,
+//!    evicted values are dropped.
 //! 4. **No user code under a shard lock** except the key's `Eq`/`Borrow` (its `Hash` runs
 //!    before the lock), the value's `Clone` for `get`/`peek`/`snapshot`/`iter` and the
 //!    `get_or_insert*` methods (and the key's for `snapshot`/`iter`), and the predicates of
@@ -142,11 +148,15 @@
 //! * [`Builder::eviction_scope`]: which shards' least recent entries an eviction compares.
 //! * [`Builder::max_pending_callbacks`]: small for blocking, I/O-bound callbacks, large for
 //!   cheap ones.
+//! * [`Cache::spawn_purge_threads`] for callbacks slow enough that request threads should never
+//!   run them, and [`Builder::max_queued`] where memory must stay bounded whatever the
+//!   callbacks' speed (writers then pay at the bound; readers never do).
 //!
 //! # Verification
 //!
 //! The concurrent protocol (shard lock and queue hand-off, hits in read mode, the cache-wide
-//! weight and the victim choice, the purge and its cap, re-entry detection, statistics) is
+//! weight and the victim choice, the purge and its cap, re-entry detection, loads, the purge
+//! threads' parking and the bound, statistics) is
 //! written against a `sync` facade that switches to loom's
 //! primitives under `--cfg loom`; the models live in the `loom-tests` crate of the repository.
 

@@ -105,7 +105,9 @@
 //! With [`Builder::max_queued`](crate::Builder::max_queued), a write that finds the queue at
 //! the bound after its own purge (`hold`) delivers entries itself until the queue is below it,
 //! taking a slot or waiting for one; `clear`, `retain` and a shrinking `resize` look after each
-//! entry they queue. Each writer pushes its entries and then holds, so the queue exceeds the
+//! entry they queue. A waiting writer is woken by a release from the cap (which it may not
+//! miss), and also, as a hint, by a pop that takes the queue below the bound: it then returns
+//! after one callback's time, not after the slot holder's whole batch. Each writer pushes its entries and then holds, so the queue exceeds the
 //! bound by at most the entries of the writes between their push and their hold: one each for
 //! writes of weight-1 entries, plus whatever threads inside callbacks queue (they are never
 //! held, see above). The hold reports callback panics instead of resuming them: it may run
@@ -723,6 +725,20 @@ impl<K, V, S> Purger<K, V, S> {
         drop(guard);
     }
 
+    /// After a pop: wakes the writers held at the bound once the queue is below it, so that
+    /// they return without waiting for this batch's slot (see "The bound"). An early wake-up
+    /// only: what no waiter may miss is the release from the cap.
+    #[inline]
+    fn wake_held_writers(&self) {
+        // Relaxed: a hint, see above.
+        if self.max_queued != usize::MAX
+            && self.slot_wait.waiting.load(Relaxed) > 0
+            && self.queue.len() < self.max_queued
+        {
+            self.wake_slot_waiters();
+        }
+    }
+
     /// Wakes every thread in [`wait_for_slot`](Self::wait_for_slot).
     #[cold]
     #[inline(never)]
@@ -838,6 +854,7 @@ impl<K, V, S> Slot<'_, K, V, S> {
         let mut held_back = None;
         for _ in 0..budget {
             let Some((evicted, hash)) = self.purger.queue.pop() else { break };
+            self.purger.wake_held_writers();
             if let Some(payload) = self.deliver_one(cache, evicted, hash, resume) {
                 held_back.get_or_insert(payload);
             }

@@ -450,6 +450,51 @@ fn a_clear_delivers_as_it_goes_at_the_bound_with_purge_threads() {
     });
 }
 
+/// `clear`, `retain` and a shrinking `resize`, inline (no delivery threads), each on a full cache
+/// of 5 000 with `max_queued(100)`: each delivers as it goes, so the queue never holds more than
+/// the bound (it is the only writer), and every removed entry is delivered exactly once with its
+/// cause.
+#[test]
+fn whole_cache_calls_deliver_as_they_go_at_the_bound() {
+    type Call = fn(&Cache<u32, u32>);
+    let calls: [(&str, Call, RemovalCause); 3] = [
+        ("clear", |cache| cache.clear(), RemovalCause::Clear),
+        ("retain", |cache| cache.retain(|key, _| key % 10 == 0), RemovalCause::Retain),
+        ("resize", |cache| cache.resize(500).unwrap(), RemovalCause::Shrink),
+    ];
+    for (name, call, cause) in calls {
+        watchdog(name, move || {
+            const KEYS: u32 = 5_000;
+            let counts = Counts::new(KEYS as usize);
+            let causes = Arc::new(Mutex::new(HashSet::new()));
+            let cache = {
+                let (counts, causes) = (counts.clone(), Arc::clone(&causes));
+                Cache::<u32, u32>::builder()
+                    .capacity(KEYS as usize)
+                    .max_queued(100)
+                    .on_evict(move |_, Evicted { key, cause, .. }| {
+                        counts.hit(key);
+                        causes.lock().unwrap().insert(cause);
+                    })
+                    .build()
+                    .unwrap()
+            };
+            for key in 0..KEYS {
+                cache.insert(key, key);
+            }
+            call(&cache);
+            let stats = cache.stats();
+            assert!(stats.queued_peak <= 100, "{name}: queued_peak {} over 100", stats.queued_peak);
+            assert!(stats.writes_held > 0, "{name}: never held at the bound");
+            cache.flush();
+            let resident = resident(&cache, 0..KEYS);
+            assert_eq!(resident.len(), cache.len());
+            assert_exactly_once(name, &counts, &resident, 0..KEYS);
+            assert_eq!(*causes.lock().unwrap(), HashSet::from([cause]), "{name}");
+        });
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Shutdown.
 // ---------------------------------------------------------------------------------------------
