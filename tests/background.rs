@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering:
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
-use support::{DropLog, Tracked, watchdog};
+use support::{DropLog, Tracked, assert_no_stale_loads, watchdog};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
@@ -1026,93 +1026,11 @@ fn a_load_waits_for_a_queued_background_write_back_of_its_key() {
     });
 }
 
-/// No stale loads under load, with delivery threads doing the write-backs: a 16-entry cache
-/// over 64 keys, 2 delivery threads and one callback at a time (each ~100 µs), and 4 threads
-/// that write new versions of their own keys and read any key through `get_or_insert_with`
-/// from the store. No read returns a version older than one whose `insert` had returned
-/// before the read began.
+/// No stale loads under load (`support::stale`), with 2 delivery threads doing the write-backs
+/// (~100 µs each) for about 0.6 s.
 #[test]
 fn background_loads_never_return_a_version_older_than_a_completed_write() {
     watchdog("background_loads_never_return_a_version_older_than_a_completed_write", || {
-        const KEYS: u64 = 64;
-        const THREADS: u64 = 4;
-        const OPS_PER_THREAD: usize = 1_500;
-        const RUN_FOR: Duration = Duration::from_millis(600);
-        let store: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
-        let cache = {
-            let store = store.clone();
-            Arc::new(
-                Cache::<u64, u64>::builder()
-                    .capacity(16)
-                    .max_pending_callbacks(1)
-                    .on_evict(move |_, Evicted { key, value, .. }| {
-                        thread::sleep(Duration::from_micros(100));
-                        let mut store = store.lock().unwrap();
-                        let stored = store.entry(key).or_insert(0);
-                        *stored = (*stored).max(value);
-                    })
-                    .build()
-                    .unwrap(),
-            )
-        };
-        let handle = cache.spawn_purge_threads(2).unwrap();
-        let written: Arc<Vec<AtomicU64>> = Arc::new((0..KEYS).map(|_| AtomicU64::new(0)).collect());
-        let reloads = Arc::new(AtomicUsize::new(0));
-        let violations = Arc::new(Mutex::new(Vec::new()));
-        let start = Instant::now();
-        let threads: Vec<_> = (0..THREADS)
-            .map(|thread| {
-                let (cache, store, written) = (cache.clone(), store.clone(), written.clone());
-                let (reloads, violations) = (reloads.clone(), violations.clone());
-                thread::spawn(move || {
-                    let mut rng = 0x9E37_79B9_7F4A_7C15_u64 ^ (thread + 1);
-                    let mut next = move || {
-                        rng ^= rng << 13;
-                        rng ^= rng >> 7;
-                        rng ^= rng << 17;
-                        rng
-                    };
-                    for _ in 0..OPS_PER_THREAD {
-                        if start.elapsed() > RUN_FOR {
-                            break;
-                        }
-                        if next() % 4 == 0 {
-                            let key = thread + THREADS * (next() % (KEYS / THREADS));
-                            let version = written[key as usize].load(SeqCst) + 1;
-                            cache.insert(key, version);
-                            written[key as usize].store(version, SeqCst);
-                        } else {
-                            let key = next() % KEYS;
-                            let floor = written[key as usize].load(SeqCst);
-                            let got = cache.get_or_insert_with(key, || {
-                                if floor > 0 {
-                                    reloads.fetch_add(1, SeqCst);
-                                }
-                                let stored = store.lock().unwrap().get(&key).copied();
-                                thread::sleep(Duration::from_micros(100));
-                                stored.unwrap_or(0)
-                            });
-                            if got < floor {
-                                violations.lock().unwrap().push((key, floor, got));
-                            }
-                        }
-                    }
-                })
-            })
-            .collect();
-        threads.into_iter().for_each(|thread| thread.join().unwrap());
-        drop(handle);
-        let violations = violations.lock().unwrap();
-        assert!(
-            violations.is_empty(),
-            "{} reads returned a version older than a completed write, (key, written, read): \
-             {:?}",
-            violations.len(),
-            &violations[..violations.len().min(10)]
-        );
-        let stats = cache.stats();
-        assert!(stats.evictions > 0, "nothing was evicted: {stats:?}");
-        assert!(reloads.load(SeqCst) > 0, "no written key was ever loaded back");
-        assert_eq!(cache.queued(), 0);
+        assert_no_stale_loads(2, Duration::from_micros(100), Duration::from_millis(600));
     });
 }

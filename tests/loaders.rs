@@ -28,14 +28,12 @@ use shardlru::{Cache, Evicted, RemovalCause};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{
-    AtomicBool, AtomicIsize, AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst,
-};
+use std::sync::atomic::{AtomicIsize, AtomicU32, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
-use support::{expect_panic, holds_a_shard_lock, panic_message, watchdog};
+use std::time::Duration;
+use support::{assert_no_stale_loads, expect_panic, holds_a_shard_lock, panic_message, watchdog};
 
 /// How long a loader sleeps so that the other callers of a stampede arrive while it runs.
 const LOAD_TIME: Duration = Duration::from_millis(50);
@@ -503,108 +501,12 @@ fn a_load_waits_for_a_queued_write_back_of_its_key() {
     });
 }
 
-/// No stale loads, under load: a write-back cache (16 entries, one callback at a time, each
-/// taking ~200µs) over 64 keys, and 4 threads that for about a second write new versions of
-/// their own keys (each key has one writer, so its versions are inserted in order) and read
-/// any key through `get_or_insert_with`, loading from the store. A read must never return a
-/// version older than one whose `insert` had returned before the read began: it would mean a
-/// load read the store before the write-back of an evicted newer version, or cached an old
-/// value over a write made during the load.
-///
-/// The store keeps the highest version written back for each key, since write-backs of one key
-/// by different threads may run in either order.
+/// No stale loads, under load (`support::stale`): write-backs of ~200 µs, inline, for about a
+/// second.
 #[test]
 fn loads_never_return_a_version_older_than_a_completed_write() {
     watchdog("loads_never_return_a_version_older_than_a_completed_write", || {
-        const KEYS: u64 = 64;
-        const THREADS: u64 = 4;
-        const OPS_PER_THREAD: usize = 1_500;
-        const RUN_FOR: Duration = Duration::from_secs(1);
-        let store: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
-        let cache = {
-            let store = store.clone();
-            Arc::new(
-                Cache::<u64, u64>::builder()
-                    .capacity(16)
-                    .max_pending_callbacks(1)
-                    .on_evict(move |_, Evicted { key, value, .. }| {
-                        thread::sleep(Duration::from_micros(200));
-                        let mut store = store.lock().unwrap();
-                        let stored = store.entry(key).or_insert(0);
-                        *stored = (*stored).max(value);
-                    })
-                    .build()
-                    .unwrap(),
-            )
-        };
-        // Per key: the version whose `insert` has returned (versions start at 1).
-        let written: Arc<Vec<AtomicU64>> = Arc::new((0..KEYS).map(|_| AtomicU64::new(0)).collect());
-        let loads = Arc::new(AtomicUsize::new(0));
-        // Loads of a key that had been written (so they must find a written-back version).
-        let reloads = Arc::new(AtomicUsize::new(0));
-        let violations = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let start = Instant::now();
-        let threads: Vec<_> = (0..THREADS)
-            .map(|thread| {
-                let (cache, store, written) = (cache.clone(), store.clone(), written.clone());
-                let (loads, reloads) = (loads.clone(), reloads.clone());
-                let (violations, stop) = (violations.clone(), stop.clone());
-                thread::spawn(move || {
-                    let mut rng = 0x9E37_79B9_7F4A_7C15_u64 ^ (thread + 1);
-                    let mut next = move || {
-                        rng ^= rng << 13;
-                        rng ^= rng >> 7;
-                        rng ^= rng << 17;
-                        rng
-                    };
-                    for _ in 0..OPS_PER_THREAD {
-                        if stop.load(SeqCst) || start.elapsed() > RUN_FOR {
-                            stop.store(true, SeqCst);
-                            break;
-                        }
-                        let roll = next();
-                        if roll % 4 == 0 {
-                            // A write of one of this thread's keys: key % THREADS == thread.
-                            let key = thread + THREADS * (next() % (KEYS / THREADS));
-                            let version = written[key as usize].load(SeqCst) + 1;
-                            cache.insert(key, version);
-                            written[key as usize].store(version, SeqCst);
-                        } else {
-                            let key = next() % KEYS;
-                            let floor = written[key as usize].load(SeqCst);
-                            let got = cache.get_or_insert_with(key, || {
-                                loads.fetch_add(1, SeqCst);
-                                if floor > 0 {
-                                    reloads.fetch_add(1, SeqCst);
-                                }
-                                let stored = store.lock().unwrap().get(&key).copied();
-                                // A slow read: writes of the key may come meanwhile.
-                                thread::sleep(Duration::from_micros(100));
-                                stored.unwrap_or(0)
-                            });
-                            if got < floor {
-                                violations.lock().unwrap().push((key, floor, got));
-                            }
-                        }
-                    }
-                })
-            })
-            .collect();
-        threads.into_iter().for_each(|thread| thread.join().unwrap());
-        let violations = violations.lock().unwrap();
-        assert!(
-            violations.is_empty(),
-            "{} reads returned a version older than a completed write, (key, written, read): \
-             {:?}",
-            violations.len(),
-            &violations[..violations.len().min(10)]
-        );
-        let stats = cache.stats();
-        assert!(stats.evictions > 0, "nothing was evicted: {stats:?}");
-        assert!(loads.load(SeqCst) > 0, "nothing was loaded");
-        assert!(reloads.load(SeqCst) > 0, "no written key was ever loaded back");
-        assert!(cache.len() <= 16);
+        assert_no_stale_loads(0, Duration::from_micros(200), Duration::from_secs(1));
     });
 }
 

@@ -10,6 +10,7 @@
 //! * [`shards`]: which shard a key falls in, through the public statistics.
 //! * [`locks`]: whether this thread holds a shard lock, for code that must not run under one.
 //! * [`log`]: a cache whose callback records what it delivers.
+//! * [`stale`]: writers and loaders of a write-back cache, checked for stale loads (guarantee 9).
 //! * [`child`]: a test run again in a child process, where a failure would abort the process.
 #![allow(dead_code)]
 
@@ -21,6 +22,7 @@ pub mod locks;
 pub mod log;
 pub mod panic;
 pub mod shards;
+pub mod stale;
 
 // Each test file uses a part of these; in each, the rest would be "unused imports".
 #[allow(unused_imports)]
@@ -33,6 +35,7 @@ pub use {
     log::{Log, logged, take},
     panic::{expect_panic, panic_message},
     shards::shard_of,
+    stale::assert_no_stale_loads,
 };
 
 use std::sync::mpsc;
