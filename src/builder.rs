@@ -301,7 +301,7 @@ impl<K, V, S> Builder<K, V, S> {
     /// How an insert into a full cache chooses its victim among the shards' least recently
     /// used entries; see [`EvictionScope`].
     ///
-    /// Defaults to: [`EvictionScope::TwoChoices`].
+    /// Defaults to: [`EvictionScope::Shard`].
     pub fn eviction_scope(mut self, scope: EvictionScope) -> Self {
         self.scope = Some(scope);
         self

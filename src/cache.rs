@@ -1950,7 +1950,9 @@ where
     ///
     /// `predicate` runs under the shard lock, as a key's `Eq` does: a call it makes into this
     /// cache that would need the lock is refused (see [`Busy`]), and one into another cache
-    /// never waits. If it panics, nothing is removed.
+    /// never waits. If it panics, nothing is removed. An absent key is left alone, a load of it
+    /// in flight included: unlike [`remove`](Self::remove), which supersedes that load, there
+    /// is no value to test.
     ///
     /// # Panics
     ///
