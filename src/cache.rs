@@ -1706,8 +1706,13 @@ where
     /// only the wakers of the task that polls it). A dropped (cancelled) call that was loading
     /// hands the load to one of its waiters.
     ///
-    /// What still blocks, as in the blocking form: the wait for a write-back of the key still
-    /// on its way to the callback (see "No stale loads"), and the insert's own purge.
+    /// A load waits for a write-back of its key still on its way to the callback (see "No
+    /// stale loads") as a task too: it delivers queued entries itself (unless [purge
+    /// threads](Self::spawn_purge_threads) run), then awaits the callback's return, never
+    /// blocking its thread. With every delivery slot taken and the key's entry still queued, it
+    /// yields to its executor and tries again. What still runs on the polling thread, as in
+    /// the blocking form: the callbacks of the purges it runs (the insert's own included), so
+    /// with a slow callback, start purge threads.
     ///
     /// # Panics
     ///
@@ -1769,7 +1774,9 @@ where
                 Joined::Start(started, stale) => {
                     let loader = self.loader(hash, index, started);
                     drop(stale);
-                    self.wait_for_delivery(hash);
+                    if let Some(purger) = &self.purger {
+                        purger.wait_for_delivery_async(self, hash).await;
+                    }
                     let value =
                         load::Running { load: loader.load(), future: load.as_mut() }.await?;
                     return Ok(self.complete((hash, index), key, value, loader));

@@ -154,7 +154,8 @@
 //! (a load that then misses the key, under the same lock, finds the record), `end` once its
 //! callback has returned or panicked, or once it is dropped undelivered (a closing cache). A
 //! load whose hash is recorded waits ([`Purger::wait_for_delivery`]), delivering queued entries
-//! itself meanwhile, until it is not. A load from inside a callback of the same cache does not
+//! itself meanwhile, until it is not; an async load's task waits the same way, its waker
+//! registered beside the threads (`poll_delivery`), its thread free. A load from inside a callback of the same cache does not
 //! wait: the entries it would wait for may need the slot its thread holds (with a cap of 1,
 //! nobody else could deliver them).
 //!
@@ -204,6 +205,7 @@ use std::any::Any;
 use std::fmt;
 use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::task::Waker;
 use std::time::Duration;
 
 /// The most of the entries queued before it started that one purge call delivers, so that a
@@ -460,6 +462,46 @@ impl<K, V, S> Purger<K, V, S> {
             }
             self.in_delivery.wait(hash, WAIT_FOR_DELIVERY);
         }
+    }
+
+    /// [`wait_for_delivery`](Self::wait_for_delivery) for an async load: its task waits, its
+    /// thread never does.
+    #[cfg(feature = "async")]
+    pub(crate) async fn wait_for_delivery_async(&self, cache: &Cache<K, V, S>, hash: u64) {
+        if self.runs_here() {
+            return;
+        }
+        std::future::poll_fn(|cx| self.poll_delivery(cache, hash, cx)).await;
+    }
+
+    /// One poll of [`wait_for_delivery_async`](Self::wait_for_delivery_async). Delivers queued
+    /// entries while that makes progress (unless delivery threads do), then registers the task
+    /// to be woken when an entry of `hash` leaves. What the thread version's timeout is for, a
+    /// purge that leaves the key's entry queued, is covered without one: a purge that delivered
+    /// something is tried again at once, and one that delivered nothing with entries queued
+    /// (the cap reached) has the task yield and poll again.
+    #[cfg(feature = "async")]
+    fn poll_delivery(
+        &self,
+        cache: &Cache<K, V, S>,
+        hash: u64,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        use std::task::Poll;
+        while self.in_delivery.lists(hash) {
+            if self.background.takes_over(self) || self.purge(cache) == 0 {
+                if !self.background.is_running() && !self.queue.is_empty() {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                return if self.in_delivery.register(hash, cx.waker()) {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                };
+            }
+        }
+        Poll::Ready(())
     }
 
     /// Whether this thread is inside a purge (a callback) of this cache.
@@ -952,6 +994,9 @@ struct Stripe {
 struct Overflow {
     hashes: Vec<u64>,
     waited: bool,
+    /// The tasks of async loads waiting for a hash of the stripe (see "Loads wait for
+    /// write-backs"), woken with the threads.
+    wakers: Vec<Waker>,
 }
 
 /// The bit of a slot that says a load waits for its hash to leave.
@@ -969,7 +1014,11 @@ impl InDelivery {
     fn new() -> Self {
         let stripe = || Stripe {
             slots: std::array::from_fn(|_| AtomicU64::new(0)),
-            overflow: Mutex::new(Overflow { hashes: Vec::new(), waited: false }),
+            overflow: Mutex::new(Overflow {
+                hashes: Vec::new(),
+                waited: false,
+                wakers: Vec::new(),
+            }),
             left: Condvar::new(),
         };
         Self { stripes: (0..STRIPES).map(|_| stripe()).collect() }
@@ -1027,18 +1076,26 @@ impl InDelivery {
         }
         if overflow.waited {
             overflow.waited = false;
+            let wakers = std::mem::take(&mut overflow.wakers);
             drop(overflow);
             stripe.left.notify_all();
+            // Outside the mutex: a waker runs the executor's code.
+            wakers.into_iter().for_each(Waker::wake);
         }
     }
 
     #[cold]
     #[inline(never)]
     fn wake(&self, stripe: &Stripe) {
-        // Under the mutex, which a waiter holds from before it marks the slot until it waits:
-        // the notification comes after the wait began.
-        let _overflow = stripe.overflow.lock();
-        stripe.left.notify_all();
+        // Under the mutex, which a waiter holds from before it marks the slot until it waits
+        // (or registers its waker): the notification comes after the wait began.
+        let wakers = {
+            let mut overflow = stripe.overflow.lock();
+            stripe.left.notify_all();
+            std::mem::take(&mut overflow.wakers)
+        };
+        // Outside the mutex: a waker runs the executor's code.
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     /// Whether `hash` is listed. Acquire: pairs with `end`'s release of a slot.
@@ -1048,22 +1105,42 @@ impl InDelivery {
             || stripe.overflow.lock().hashes.contains(&listed)
     }
 
-    /// If `hash` is listed, waits for a change of its stripe, at most `timeout`. Marks what it
-    /// waits for under the stripe's mutex: a slot by a compare-exchange that sets `WAITED`
-    /// (so that the `end` that frees it, a read-modify-write of the same atomic, sees the mark
-    /// or is seen first), or the overflow list by its flag.
+    /// If `hash` is listed, waits for a change of its stripe, at most `timeout`, having marked
+    /// what it waits for ([`mark`](Self::mark)).
     fn wait(&self, hash: u64, timeout: Duration) {
         let (stripe, listed) = (self.stripe(hash), listed(hash));
         let mut overflow = stripe.overflow.lock();
+        if Self::mark(stripe, listed, &mut overflow) {
+            drop(stripe.left.wait_for(overflow, timeout));
+        }
+    }
+
+    /// [`wait`](Self::wait) for a task: if `hash` is listed, registers `waker` to be woken by a
+    /// change of its stripe and returns `true`; else `false`. No timeout: see
+    /// [`Purger::poll_delivery`].
+    #[cfg(feature = "async")]
+    fn register(&self, hash: u64, waker: &Waker) -> bool {
+        let (stripe, listed) = (self.stripe(hash), listed(hash));
+        let mut overflow = stripe.overflow.lock();
+        let waits = Self::mark(stripe, listed, &mut overflow);
+        if waits && !overflow.wakers.iter().any(|known| known.will_wake(waker)) {
+            overflow.wakers.push(waker.clone());
+        }
+        waits
+    }
+
+    /// Under the stripe's mutex: whether `listed` is listed, and if so marks it, a slot by a
+    /// compare-exchange that sets `WAITED` (so that the `end` that frees it, a
+    /// read-modify-write of the same atomic, sees the mark or is seen first), or the overflow
+    /// list by its flag.
+    fn mark(stripe: &Stripe, listed: u64, overflow: &mut Overflow) -> bool {
         let marked = stripe.slots.iter().any(|slot| {
             // Acquire: as in `lists`.
             slot.compare_exchange(listed, listed | WAITED, Acquire, Acquire).is_ok()
                 || slot.load(Acquire) == listed | WAITED
         });
         let waits = marked || overflow.hashes.contains(&listed);
-        if waits {
-            overflow.waited |= !marked;
-            drop(stripe.left.wait_for(overflow, timeout));
-        }
+        overflow.waited |= waits && !marked;
+        waits
     }
 }

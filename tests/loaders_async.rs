@@ -251,3 +251,64 @@ fn an_async_loader_that_awaits_its_own_key_panics() {
         assert_eq!((cache.peek(&1), cache.peek(&2)), (Some(21), Some(20)));
     });
 }
+
+/// A load whose key's write-back is in its callback waits as a task, not as a thread: on a
+/// one-thread executor, the task that loads and the task that lets the callback finish share
+/// the thread. If the load blocked the thread until the write-back ended, the other task could
+/// never run and the test would hang. The load then reads what the write-back stored. With the
+/// callback on a purge thread, and inline on a thread of its own.
+#[test]
+fn an_async_load_awaits_the_write_back_of_its_key_without_blocking_its_thread() {
+    for purge_threads in [true, false] {
+        watchdog("an_async_load_awaits_the_write_back_of_its_key", move || {
+            let store = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+            let (entered, in_callback) = mpsc::channel::<()>();
+            let (release, gate) = mpsc::channel::<()>();
+            let gate = std::sync::Mutex::new(gate);
+            let cache = {
+                let store = Arc::clone(&store);
+                Arc::new(
+                    Cache::<u32, u32>::builder()
+                        .capacity(1)
+                        .on_evict(move |_, evicted| {
+                            if evicted.key == 1 {
+                                entered.send(()).unwrap();
+                                gate.lock().unwrap().recv().unwrap();
+                            }
+                            store.lock().unwrap().insert(evicted.key, evicted.value);
+                        })
+                        .build()
+                        .unwrap(),
+                )
+            };
+            let handle = purge_threads.then(|| cache.spawn_purge_threads(1).unwrap());
+            cache.insert(1, 10);
+            let evicting = {
+                let cache = Arc::clone(&cache);
+                // Evicts 1: its callback runs on the purge thread, or inline on this thread.
+                thread::spawn(move || cache.insert(2, 20))
+            };
+            in_callback.recv().unwrap();
+
+            let mut pool = futures::executor::LocalPool::new();
+            let loaded = {
+                let (cache, store) = (Arc::clone(&cache), Arc::clone(&store));
+                pool.spawner()
+                    .spawn_with_handle(async move {
+                        let store = Arc::clone(&store);
+                        cache
+                            .get_or_insert_with_async(1, async move {
+                                store.lock().unwrap().get(&1).copied().unwrap_or(0)
+                            })
+                            .await
+                    })
+                    .unwrap()
+            };
+            // Runs once the load's task is pending: the write-back goes on.
+            pool.spawner().spawn(async move { release.send(()).unwrap() }).unwrap();
+            assert_eq!(pool.run_until(loaded), 10, "the load read the store before its write-back");
+            evicting.join().unwrap();
+            drop(handle);
+        });
+    }
+}

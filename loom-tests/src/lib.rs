@@ -14,7 +14,7 @@
 //! | `drain_on_drop.rs` | dropping the last handle | 3: what is left queued is delivered |
 //! | `reentry.rs` | never waiting while holding a lock | 6: re-entry refused; two caches crossed never deadlock |
 //! | `background.rs` | delivery threads parking; the bound; waiting for a slot | no lost wake-up; a stop strands nothing; a held write returns below the bound; no waiter left asleep |
-//! | `load.rs` | loads: records, outcomes, the wait for write-backs | one loader per key, no lost wake-up; a panicking loader's waiter loads; no stale load (slot and overflow) |
+//! | `load.rs` | loads: records, outcomes, the wait for write-backs | one loader per key, no lost wake-up; a panicking loader's waiter loads; no stale load (slot and overflow, thread and task) |
 //! | `get_insert.rs` | `get`/`insert` on one key | no value lost, duplicated or torn |
 //! | `resize.rs` | `resize`, growing and shrinking | 1: `len()` and `capacity()` never inverted |
 //! | `stats.rs` | statistics counters | counters add up after the threads join |

@@ -6,7 +6,6 @@
 use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 use loom::thread;
 use loom_tests::{Arc, builder, run_model};
-use std::hash::BuildHasher;
 use std::panic::{self, AssertUnwindSafe};
 
 /// Two threads ask for one missing key: one loads, the other waits for its value, arriving
@@ -114,6 +113,50 @@ fn load_races_the_callback_of_its_key() {
         let loading = {
             let (cache, store) = (Arc::clone(&cache), Arc::clone(&store));
             thread::spawn(move || cache.get_or_insert_with(0, || store.load(Relaxed)))
+        };
+        evicting.join().unwrap();
+        assert_eq!(loading.join().unwrap(), 2, "the load read the store before the write-back");
+        assert_eq!(store.load(Relaxed), 2);
+        assert_eq!(cache.queued(), 0);
+        cache.validate();
+    });
+}
+
+/// [`load_races_the_callback_of_its_key`] with an async load, polled by loom's `block_on`: its
+/// task waits for the write-back with its waker registered in the stripe (purge.rs,
+/// `poll_delivery`), and its thread parks in `block_on` until the waker is woken. A wake-up
+/// lost between the registration and the callback's end is a deadlock loom reports.
+#[test]
+fn async_load_races_the_callback_of_its_key() {
+    run_model("load::async_load_races_the_callback_of_its_key", || {
+        let store = Arc::new(AtomicU32::new(1));
+        let cache = {
+            let store = Arc::clone(&store);
+            Arc::new(
+                builder::<u32>(1, 1)
+                    .on_evict(move |_cache, evicted| {
+                        if evicted.key == 0 {
+                            store.store(evicted.value, Relaxed);
+                        }
+                    })
+                    .build()
+                    .unwrap(),
+            )
+        };
+        cache.insert(0, 2);
+        let evicting = {
+            let cache = Arc::clone(&cache);
+            thread::spawn(move || {
+                cache.insert(1, 10);
+            })
+        };
+        let loading = {
+            let (cache, store) = (Arc::clone(&cache), Arc::clone(&store));
+            thread::spawn(move || {
+                loom::future::block_on(
+                    cache.get_or_insert_with_async(0, async move { store.load(Relaxed) }),
+                )
+            })
         };
         evicting.join().unwrap();
         assert_eq!(loading.join().unwrap(), 2, "the load read the store before the write-back");
