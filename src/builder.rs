@@ -162,6 +162,8 @@ impl<K, V, S> Builder<K, V, S> {
     /// Defaults to: [`SHARDS_PER_CORE`] × the available parallelism, rounded up to a power of
     /// two, lowered so that the capacity is at least [`MIN_DEFAULT_SHARE`] per shard (and at
     /// least one shard), and raised where a shard would have to index more entries than it can.
+    /// With a [`weigher`](Self::weigher) the capacity, and so this share, is in weight (bytes,
+    /// say), not entries: a cache of large entries may want fewer shards than the default.
     /// More shards mean fewer threads waiting on one lock. The capacity belongs to the whole
     /// cache whatever the count; under the default [`EvictionScope::Shard`], many small shards
     /// also make each shard's least recent entry a poorer stand-in for the cache's.
