@@ -167,26 +167,30 @@ impl Handler {
     /// Serves the connection until the client closes it, asks to (`quit`), sends a line too
     /// long, or shutdown is signalled between requests.
     async fn run(&mut self) -> Result<(), Error> {
-        let _counted = self.shared.stats.connection();
-        while !self.shutdown.is_shutdown() {
+        let Handler { shared, connection, shutdown, .. } = self;
+        let shared = &*shared;
+        let _counted = shared.stats.connection();
+        // One wait for shutdown for the connection's whole life, registered with the broadcast
+        // channel once, not once per request.
+        let mut stopped = std::pin::pin!(shutdown.recv());
+        loop {
             let requests = tokio::select! {
-                requests = self.connection.read_requests() => requests?,
-                () = self.shutdown.recv() => return Ok(()),
+                biased;
+                requests = connection.read_requests() => requests?,
+                () = &mut stopped => return Ok(()),
             };
             let Some(requests) = requests else { return Ok(()) };
             for request in requests {
-                if command::apply(request, &self.shared, &mut self.connection).await? == Flow::Close
-                {
+                if command::apply(request, shared, connection).await? == Flow::Close {
                     // Shutdown cuts the linger short: it is only a courtesy.
                     tokio::select! {
-                        closed = self.connection.close() => closed?,
-                        () = self.shutdown.recv() => {}
+                        closed = connection.close() => closed?,
+                        () = &mut stopped => {}
                     }
                     return Ok(());
                 }
             }
-            self.connection.flush().await?;
+            connection.flush().await?;
         }
-        Ok(())
     }
 }
