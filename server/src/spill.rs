@@ -2,45 +2,69 @@
 //! miss reads them back.
 //!
 //! ```text
-//!  tokio workers                      shardlru                        purge thread (not a worker)
-//!  ─────────────                      ────────                        ──────────────────────────
-//!  set ──insert──────────────────────▶ full: evict the LRU item ──queue──▶ callback: write_back
-//!                                                                             one redb write txn:
-//!  get ──miss──▶ get_or_try_insert_with_async                                 keep the newer cas
-//!                 (waits for this key's write-back in flight)
-//!                 └─ spawn_blocking: redb read ─▶ found: cached again, answered
+//!  tokio workers                 shardlru                   purge thread            writer thread
+//!  ─────────────                 ────────                   ────────────            ─────────────
+//!  set ──insert───────────────▶ full: evict the LRU ──queue──▶ callback: stage ──▶ staging map
+//!                                                             (waits while full)   key → newest
+//!                                                                                  record by cas
+//!                                                                                      │
+//!  get ──miss──▶ get_or_try_insert_with_async                  one redb write txn per batch ◀┘
+//!                 (waits for this key's callback to return)    (newer cas wins), then unstage
+//!                 └─ spawn_blocking: read staging, then redb ─▶ found: cached again, answered
 //! ```
 //!
 //! # Nothing lost
 //!
-//! Every key ever stored is, with its newest value, in the cache or in the spill, or on its way
-//! from one to the other:
+//! Every key ever stored is, with its newest value, in the cache, in staging or in redb, or on
+//! its way from one to the next:
 //!
-//! * The eviction callback writes every item that leaves for room (`Capacity`, `Shrink`,
-//!   `TooHeavy`: an item heavier than the whole cache goes straight to disk). `Clear` is not
-//!   written: `flush_all` means invalidate.
+//! * The eviction callback stages every item that leaves for room (`Capacity`, `Shrink`,
+//!   `TooHeavy`: an item heavier than the whole cache goes straight to the spill). `Clear` is
+//!   not staged: `flush_all` means invalidate.
 //! * The callback never runs on a tokio worker in the common case: [`Cache::spawn_purge_threads`]
 //!   runs it on a thread of its own, and writes only queue. The queue is bounded
 //!   ([`SPILL_MAX_QUEUED`]); a write that finds it full delivers entries itself, so that write
-//!   does disk I/O on its worker. That is the price of a bounded backlog; the bound is generous
-//!   so that only a sustained overload meets it.
+//!   runs the callback on its worker. That is the price of a bounded backlog.
 //! * A miss loads through the library's single-flight loader: concurrent misses of one key run
-//!   one disk read, and a load waits for the write-back of its key still queued or in the
-//!   callback, so it never reads the disk before the evicted value is there. A load that finds
-//!   nothing caches nothing.
-//! * On shutdown the purge threads are stopped once the connections are done, which delivers
-//!   what is still queued.
+//!   one read, and a load waits until the callback of its key's evicted entry has returned, so
+//!   the record is staged by then. A load that finds nothing caches nothing.
+//! * On shutdown the purge threads are stopped once the connections are done, which stages what
+//!   is still queued; then the writer thread is stopped, which commits what is staged before it
+//!   returns, and joined.
+//!
+//! # Staging and the writer thread
+//!
+//! A redb write transaction costs about 130 µs however little it writes, so the callback does
+//! not write: it puts the record into the **staging map** (key → the newest record by cas,
+//! under a mutex) and returns. The writer thread ([`Spill::commit_staged`]) takes everything
+//! staged, commits it in one write transaction (each record only if newer than the stored one
+//! and not below the floor, checked inside the transaction), and only then removes from
+//! staging each record still staged at the cas it committed (a newer one staged meanwhile
+//! stays, for the next batch).
+//!
+//! * **Reads consult staging first, then redb, and take the larger cas.** A record leaves
+//!   staging only after its commit, so one that leaves between the two reads is on disk by the
+//!   second. Both are needed: a late write-back of an old version can be staged while redb
+//!   holds a newer record (staging only compares with staging), and the commit will drop it.
+//! * **Bounded.** Staging holds at most [`SPILL_STAGED_RECORDS`] records and
+//!   [`SPILL_STAGED_BYTES`] (a record that replaces one of its key, or the only one, always
+//!   fits). A callback that finds it full waits (a condvar) until the writer has committed a
+//!   batch. The purge thread then stops draining the library's queue, the queue reaches
+//!   [`SPILL_MAX_QUEUED`], and writers deliver (and so wait) themselves: the backpressure reaches
+//!   the `set`s, and the memory on top of `-m` stays bounded by the queue plus staging. Staged
+//!   records share their values' buffers with the evicted items: staging copies nothing.
+//! * A failed commit loses its batch (reported, counted in `errors`), as a failed write-back
+//!   always lost its item: kept, it would fill staging and stall every eviction.
 //!
 //! # Versions: the cas unique orders them
 //!
 //! Write-backs can arrive out of order (the queue is drained by the purge thread and, at the
 //! bound, by writers too), and late (a version evicted long ago may still be queued when the
-//! key is deleted). So every record carries its item's cas unique and a write-back **stores only
-//! if its cas is larger than the stored record's**. A record is either live (flags and value)
-//! or a **tombstone** (a `delete`'s cas). The check and the write are one redb write
-//! transaction, and redb runs one at a time, so two write-backs of a key cannot interleave. (A
-//! read transaction first skips the write transaction when the disk already holds this version
-//! or a newer one: safe, since a record's cas only grows until `flush_all` empties the table.)
+//! key is deleted). So every record carries its item's cas unique and is **kept only if its cas
+//! is larger than the record it would replace**: in staging (under its mutex), and again in the
+//! writer's transaction against the stored record (redb runs one write transaction at a time,
+//! and there is one writer). A record is either live (flags and value) or a **tombstone** (a
+//! `delete`'s cas).
 //!
 //! That makes the cas order the version order only if a later store of a key draws a larger
 //! cas. Two sets of one key race: A draws cas 5, B draws 6, B inserts, is evicted and written,
@@ -55,8 +79,9 @@
 //!  1. d = next cas, under the key's stripe    every store with a smaller cas has inserted
 //!  2. a load that loads nothing               waits for the key's write-back in flight; a hit
 //!                                             says the key is present
-//!  3. spill txn: tombstone(d) if the key is   a late write-back (cas < d) is dropped from now on
-//!     present or its record is live and older
+//!  3. stage tombstone(d) if the key is        a late write-back (cas < d) is dropped from now on;
+//!     present or its record (staged or        reads see the tombstone at once (staging), and
+//!     stored) is live and older               on disk once committed
 //!  4. cache.remove(key)                       removes what is cached, and supersedes a load that
 //!                                             read the old record before step 3
 //! ```
@@ -66,60 +91,65 @@
 //! library does not cache a load that a write overtook); that it also removes a `set` that
 //! raced the delete is a valid order of two overlapping commands. No tombstone is written for a
 //! key that was nowhere: after step 2 nothing of it is in flight, so there is nothing to shadow.
+//! Step 3 runs on a blocking thread: a full staging makes it wait like a callback.
 //!
 //! # flush_all
 //!
-//! `f` = next cas under every stripe (so every store with a smaller cas has inserted); then one
-//! redb transaction sets the floor to `f` and empties the table, and only then the cache is
-//! cleared. A write-back below the floor is dropped (the floor is read inside its write
-//! transaction, so it is either before the clear and emptied by it, or after and dropped); a
-//! load that read the disk before the clear is superseded by the cache's `clear` or cleared by
-//! it. Clearing the cache first would let a miss in between load a record about to be flushed.
+//! `f` = next cas under every stripe (so every store with a smaller cas has inserted); then,
+//! under the staging mutex, the floor is raised to `f` and the staged records below it dropped;
+//! then one redb transaction empties the table; only then the cache is cleared. A write-back
+//! below the floor is dropped: by the callback (which reads the floor under the staging mutex,
+//! so it stages either before the clear of staging, and is dropped by it, or not at all), or by
+//! the writer (a batch taken before the clear of staging commits either before the table is
+//! emptied, and is emptied with it, or after, reading the raised floor inside its transaction).
+//! A load that read a record before the clear is superseded by the cache's `clear` or cleared
+//! by it. Clearing the cache first would let a miss in between load a record about to be
+//! flushed.
 //!
 //! # Reloaded items stay on disk
 //!
 //! A load copies a record into the cache and leaves it in the spill. When that item is evicted
-//! again its write-back has the same cas as the record, so it is dropped without a write: an item
-//! that goes back and forth costs one write, not one per eviction. A newer `set` is newer on
-//! disk too once evicted; a `delete` shadows it with a tombstone. The spill thus holds every key
-//! ever evicted (and tombstones of deleted ones) until `flush_all`; the file is scratch space,
-//! recreated empty at start.
+//! again its write-back has the same cas as the record, so it is dropped without a write (in
+//! staging, or by the writer's transaction): an item that goes back and forth costs one write,
+//! not one per eviction. A newer `set` is newer on disk too once evicted; a `delete` shadows it
+//! with a tombstone. The spill thus holds every key ever evicted (and tombstones of deleted
+//! ones) until `flush_all`; the file is scratch space, recreated empty at start.
 //!
 //! # add and replace
 //!
 //! `add` is a load whose loader returns the spilled record if there is one, else the new item
 //! (drawing its cas): the library stores it unless a write overtook the load, and the `add`
 //! stored iff the item the key ends up with is its own. `replace` is a `get` (reloading from
-//! disk) and then an insert, so as without spill a `delete` between the two is undone.
+//! the spill) and then an insert, so as without spill a `delete` between the two is undone.
 //!
 //! # Why redb, and how it is used
 //!
 //! redb is pure Rust (no C++ toolchain, unlike RocksDB), maintained, ACID and copy-on-write with
 //! MVCC readers that never block the writer. sled, the other pure-Rust choice, has had no
-//! release since 2021. One write transaction per evicted item is simple and correct; each
-//! commits with `Durability::None` (no fsync: the spill is scratch, and commits are visible to
-//! readers all the same), and one in [`SPILL_DURABLE_EVERY`] with `Immediate`, because redb frees
-//! the pages of overwritten records only at durable commits. redb's page cache is bounded to
+//! release since 2021. Each batch commits with `Durability::None` (no fsync: the spill is
+//! scratch, and commits are visible to readers all the same), and one per
+//! [`SPILL_DURABLE_EVERY`] records with `Immediate`, because redb frees the pages of
+//! overwritten records only at durable commits. redb's page cache is bounded to
 //! [`SPILL_CACHE_BYTES`], on top of `-m`.
 //!
-//! Measured (redb 2.6, release build, a loaded 2-core VM): about 130 µs per write-back, and
-//! about 64 KiB of file per transaction until the next durable commit makes its pages reusable.
-//! Batching transactions would be faster, but a callback must not return before its item is
-//! readable (a miss waits for exactly that): a batch needs an in-memory staging map that reads
-//! consult until the batch commits, or a library callback that takes a batch.
+//! Measured (redb 2.6, release build, a loaded 2-core VM, 4 KiB values): one transaction per
+//! evicted item took about 130 µs, some 7,000 write-backs per second; batched, the spill
+//! commits some 25,000 to 35,000 per second.
 
 use crate::Error;
 use crate::protocol::StoreMode;
 use crate::store::{CasCounter, Item, Outcome, weight_of};
 use bytes::Bytes;
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
 use shardlru::{Cache, PurgeThreads, RemovalCause};
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::thread::JoinHandle;
 
 /// The spill database's file name inside `--spill DIR`.
 pub const SPILL_FILE: &str = "shardlru-spill.redb";
@@ -135,10 +165,22 @@ pub const SPILL_MAX_QUEUED: usize = 4096;
 /// redb's page cache, in bytes (its default is 1 GiB).
 pub const SPILL_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
-/// One write transaction in this many commits with `Durability::Immediate` (an fsync), so that
-/// redb can free the pages of overwritten records; the others use `Durability::None`. The file
-/// carries the pages of up to this many transactions (about 64 KiB each) before they are freed.
+/// One write transaction per this many records committed is `Durability::Immediate` (an
+/// fsync), so that redb can free the pages of overwritten records; the others use
+/// `Durability::None`. The file carries the pages of the batches in between before they are
+/// freed.
 pub const SPILL_DURABLE_EVERY: u64 = 1024;
+
+/// The most records staged (evicted, not yet committed) before an eviction callback waits for
+/// the writer thread to commit a batch.
+pub const SPILL_STAGED_RECORDS: usize = 8192;
+
+/// The most bytes (keys, values and [`STAGED_OVERHEAD`] per record) staged before an eviction
+/// callback waits; a record heavier than this is staged alone.
+pub const SPILL_STAGED_BYTES: usize = 32 * 1024 * 1024;
+
+/// What a staged record is counted for beyond its key and value: its map slot and headers.
+const STAGED_OVERHEAD: usize = 64;
 
 /// Stripes of the lock that makes, per key, insert order the cas order (module docs).
 pub const CAS_STRIPES: usize = 1024;
@@ -181,6 +223,9 @@ pub(crate) struct Spilled {
     /// Taken and dropped by `shutdown`, which stops the purge threads and delivers what is
     /// queued.
     purge_threads: Mutex<Option<PurgeThreads<Bytes, Item>>>,
+    /// The thread that commits staged records; taken by `shutdown`, which stops it once the
+    /// purge threads are done and joins it after its last commit.
+    writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// Why a load loaded nothing.
@@ -210,12 +255,20 @@ impl Spilled {
             })
             .build()?;
         let cache = Arc::new(cache);
-        let purge_threads = cache.spawn_purge_threads(SPILL_PURGE_THREADS)?;
+        let writer = spill.spawn_writer()?;
+        let purge_threads = match cache.spawn_purge_threads(SPILL_PURGE_THREADS) {
+            Ok(purge_threads) => purge_threads,
+            Err(error) => {
+                spill.stop_writer(writer);
+                return Err(error.into());
+            }
+        };
         Ok(Self {
             cache,
             spill,
             order: CasOrder::new(),
             purge_threads: Mutex::new(Some(purge_threads)),
+            writer: Mutex::new(Some(writer)),
         })
     }
 
@@ -339,22 +392,43 @@ impl Spilled {
         self.spill.stats()
     }
 
-    /// Stops the purge threads, delivering what is queued to disk (blocks).
+    /// Stops the purge threads, delivering what is queued to staging, then the writer thread
+    /// after it has committed everything staged (blocks). Later calls do nothing.
     pub(crate) fn shutdown(&self) {
         let purge_threads = self.purge_threads.lock().take();
         drop(purge_threads);
+        let writer = self.writer.lock().take();
+        if let Some(writer) = writer {
+            self.spill.stop_writer(writer);
+        }
     }
 }
 
-/// The redb database and the spill's counters.
+impl Drop for Spilled {
+    /// Shuts down if `shutdown` was not called, so that the writer thread does not outlive the
+    /// store.
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The redb database, the staging map in front of it, and the spill's counters.
 struct Spill {
     db: Database,
     path: PathBuf,
-    /// The cas of the last `flush_all`: write-backs of items below it are dropped. Written
-    /// inside `clear`'s write transaction and read inside write-backs' ones: redb's lock on the
-    /// one write transaction orders them, so `Relaxed` suffices.
+    /// Records evicted (or deleted) and not yet committed (module docs, "Staging").
+    staging: Mutex<Staging>,
+    /// Signalled when a record is staged, and at shutdown: wakes the writer thread.
+    staged: Condvar,
+    /// Signalled when the writer has removed a committed batch: wakes callbacks waiting for
+    /// room.
+    room: Condvar,
+    /// The cas of the last `flush_all`: write-backs of items below it are dropped. Raised under
+    /// the staging lock (and read there by callbacks), then read inside write transactions:
+    /// `clear` raises it before beginning its own, and redb's lock on the one write transaction
+    /// orders that before any later one, so `Relaxed` suffices.
     floor: AtomicU64,
-    /// Write transactions begun, to pick the durable ones.
+    /// Records batched into write transactions, to pick the durable ones.
     commits: AtomicU64,
     /// The statistics; each `Relaxed`, a count with nothing hanging on it.
     writes: AtomicU64,
@@ -365,8 +439,46 @@ struct Spill {
     errors: AtomicU64,
 }
 
+/// The staging map and what the writer thread needs to know about it.
+#[derive(Default)]
+struct Staging {
+    /// Key → its newest staged record.
+    records: HashMap<Bytes, Record>,
+    /// What `records` is counted for against [`SPILL_STAGED_BYTES`].
+    bytes: usize,
+    /// Set at shutdown: the writer commits what is staged and stops.
+    stop: bool,
+}
+
+/// A record: a live item, or a tombstone at a cas (`item` `None`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Record {
+    cas: u64,
+    item: Option<Item>,
+}
+
+impl Record {
+    fn live(item: &Item) -> Self {
+        Self { cas: item.cas, item: Some(item.clone()) }
+    }
+
+    /// What it is counted for in the staging map.
+    fn staged_bytes(&self, key: &[u8]) -> usize {
+        key.len() + self.item.as_ref().map_or(0, |item| item.value.len()) + STAGED_OVERHEAD
+    }
+
+    /// The newer of two records of one key, by cas.
+    fn newest(a: Option<Self>, b: Option<Self>) -> Option<Self> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(if b.cas > a.cas { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 impl Spill {
-    /// Creates `dir` if needed and an empty database in it, replacing an earlier run's.
+    /// Creates `dir` if needed and an empty database in it, replacing an earlier run's. The
+    /// writer thread is started apart ([`Spill::spawn_writer`]).
     fn create(dir: &Path) -> Result<Self, Error> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(SPILL_FILE);
@@ -384,6 +496,9 @@ impl Spill {
         Ok(Self {
             db,
             path,
+            staging: Mutex::new(Staging::default()),
+            staged: Condvar::new(),
+            room: Condvar::new(),
             floor: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             writes: AtomicU64::new(0),
@@ -395,102 +510,203 @@ impl Spill {
         })
     }
 
-    /// A write transaction, durable once in [`SPILL_DURABLE_EVERY`].
-    fn begin_write(&self) -> Result<WriteTransaction, Error> {
+    /// Starts the writer thread, which commits staged records until [`Spill::stop_writer`].
+    fn spawn_writer(self: &Arc<Self>) -> Result<JoinHandle<()>, Error> {
+        let spill = Arc::clone(self);
+        let writer = std::thread::Builder::new()
+            .name("shardlru-spill-writer".into())
+            .spawn(move || while spill.commit_staged(true) {})?;
+        Ok(writer)
+    }
+
+    /// Tells the writer thread to commit what is staged and stop, and waits for it.
+    fn stop_writer(&self, writer: JoinHandle<()>) {
+        self.staging.lock().stop = true;
+        self.staged.notify_all();
+        if writer.join().is_err() {
+            eprintln!("shardlru-server: the spill writer panicked; staged records are lost");
+        }
+    }
+
+    /// A write transaction for a batch of `records`: durable when the count of records
+    /// batched crosses a multiple of [`SPILL_DURABLE_EVERY`] (and the first).
+    fn begin_write(&self, records: u64) -> Result<WriteTransaction, Error> {
         let mut txn = self.db.begin_write()?;
-        let durable = self.commits.fetch_add(1, Relaxed) % SPILL_DURABLE_EVERY == 0;
+        let before = self.commits.fetch_add(records, Relaxed);
+        let durable =
+            before == 0 || before / SPILL_DURABLE_EVERY != (before + records) / SPILL_DURABLE_EVERY;
         txn.set_durability(if durable { Durability::Immediate } else { Durability::None });
         Ok(txn)
     }
 
-    /// The eviction callback's work: stores `item` unless the disk holds this version or a newer
-    /// one. Errors are reported and counted: the item is lost.
-    fn write_back(&self, key: &[u8], item: &Item) {
-        if let Err(error) = self.try_write_back(key, item) {
-            self.report("write-back", &error);
+    /// The eviction callback's work: stages `item` unless it is below the floor or staging
+    /// holds this version or a newer one. Waits while staging is full.
+    fn write_back(&self, key: &Bytes, item: &Item) {
+        if !self.stage(key, Record::live(item)) {
+            self.stale.fetch_add(1, Relaxed);
         }
     }
 
-    fn try_write_back(&self, key: &[u8], item: &Item) -> Result<(), Error> {
-        // A read first: an item reloaded and evicted again finds its own record there, and
-        // skips the write transaction. Skipping on what a read saw is safe because a record's
-        // cas only grows, until a `flush_all` empties the table, and an item evicted across a
-        // flush is as validly gone as written (it raced the flush).
-        if self.stored_cas(key)?.is_some_and(|stored| stored >= item.cas) {
-            self.stale.fetch_add(1, Relaxed);
-            return Ok(());
-        }
-        let txn = self.begin_write()?;
-        let written = {
-            let mut table = txn.open_table(TABLE)?;
-            let newer = table.get(key)?.is_some_and(|stored| cas_of(stored.value()) >= item.cas);
-            let stale = newer || item.cas < self.floor.load(Relaxed);
-            if !stale {
-                table.insert(key, encode(item.cas, Some(item)).as_slice())?;
+    /// Stages `record` under `key`, replacing an older staged record; waits first while
+    /// staging is full (unless it replaces, staging is empty, or the writer is stopped).
+    /// Returns whether it staged:
+    /// not when the record is below the floor or staging holds one as new.
+    fn stage(&self, key: &Bytes, record: Record) -> bool {
+        let weight = record.staged_bytes(key);
+        let mut staging = self.staging.lock();
+        loop {
+            let full = staging.records.len() >= SPILL_STAGED_RECORDS
+                || staging.bytes + weight > SPILL_STAGED_BYTES;
+            // After shutdown no writer makes room: what is staged then stays (readable).
+            let fits = staging.records.is_empty() || staging.records.contains_key(key);
+            if !full || fits || staging.stop {
+                break;
             }
-            !stale
+            self.room.wait(&mut staging);
+        }
+        // Under the lock that `clear` raises the floor under: a record is either below it and
+        // dropped here, or staged before the clear empties staging.
+        if record.cas < self.floor.load(Relaxed) {
+            return false;
+        }
+        let state = &mut *staging;
+        let old_bytes = match state.records.get(key) {
+            Some(staged) if staged.cas >= record.cas => return false,
+            Some(staged) => staged.staged_bytes(key),
+            None => 0,
         };
-        if written {
+        state.records.insert(key.clone(), record);
+        state.bytes = state.bytes - old_bytes + weight;
+        drop(staging);
+        self.staged.notify_one();
+        true
+    }
+
+    /// One round of the writer: waits for staged records (if `wait`), commits all of them in
+    /// one write transaction (each only if newer than the disk's record and not below the
+    /// floor), then removes from staging each one still staged at the cas it committed. Returns
+    /// false once stopped with nothing staged.
+    fn commit_staged(&self, wait: bool) -> bool {
+        let batch: Vec<(Bytes, Record)> = {
+            let mut staging = self.staging.lock();
+            while wait && staging.records.is_empty() && !staging.stop {
+                self.staged.wait(&mut staging);
+            }
+            if staging.records.is_empty() {
+                return !staging.stop;
+            }
+            staging.records.iter().map(|(key, record)| (key.clone(), record.clone())).collect()
+        };
+        if let Err(error) = self.try_commit(&batch) {
+            // The batch is lost (as a failed write-back always was): dropped from staging
+            // below, so that a full disk does not hold every eviction forever.
+            self.report("write-back", &error);
+        }
+        let mut staging = self.staging.lock();
+        let staging = &mut *staging;
+        for (key, record) in &batch {
+            if staging.records.get(key).is_some_and(|staged| staged.cas == record.cas) {
+                staging.records.remove(key);
+                staging.bytes -= record.staged_bytes(key);
+            }
+        }
+        self.room.notify_all();
+        true
+    }
+
+    /// Writes `batch` in one transaction, each record only if newer than the stored one and
+    /// not below the floor.
+    fn try_commit(&self, batch: &[(Bytes, Record)]) -> Result<(), Error> {
+        let txn = self.begin_write(batch.len() as u64)?;
+        let (mut inserted, mut written, mut stale) = (0, 0, 0);
+        {
+            let mut table = txn.open_table(TABLE)?;
+            // Read inside the transaction: see `floor`.
+            let floor = self.floor.load(Relaxed);
+            for (key, record) in batch {
+                let newer =
+                    table.get(&key[..])?.is_some_and(|stored| cas_of(stored.value()) >= record.cas);
+                if newer || record.cas < floor {
+                    stale += 1;
+                    continue;
+                }
+                table.insert(&key[..], encode(record.cas, record.item.as_ref()).as_slice())?;
+                inserted += 1;
+                written += u64::from(record.item.is_some());
+            }
+        }
+        if inserted > 0 {
             txn.commit()?;
-            self.writes.fetch_add(1, Relaxed);
         } else {
             txn.abort()?;
-            self.stale.fetch_add(1, Relaxed);
         }
+        self.writes.fetch_add(written, Relaxed);
+        self.stale.fetch_add(stale, Relaxed);
         Ok(())
     }
 
-    /// The cas of the record under `key`, if any.
-    fn stored_cas(&self, key: &[u8]) -> Result<Option<u64>, Error> {
+    /// The newest record of `key`: staging first, then the disk (in that order: a record
+    /// leaves staging only once committed, so one that leaves between the two reads is on
+    /// disk by the second), the larger cas of the two (a late write-back of an old version
+    /// can be staged while the disk holds a newer one).
+    fn record(&self, key: &[u8]) -> Result<Option<Record>, Error> {
+        let staged = self.staging.lock().records.get(key).cloned();
         let txn = self.db.begin_read()?;
         let table = txn.open_table(TABLE)?;
-        Ok(table.get(key)?.map(|stored| cas_of(stored.value())))
+        let stored = table.get(key)?.map(|stored| {
+            let record = stored.value();
+            Record { cas: cas_of(record), item: decode(record) }
+        });
+        Ok(Record::newest(staged, stored))
     }
 
-    /// The live record under `key`, if any.
+    /// The live record under `key`, if any, from staging or disk.
     fn read(&self, key: &[u8]) -> Result<Option<Item>, Error> {
         self.reads.fetch_add(1, Relaxed);
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(TABLE)?;
-        let item = table.get(key)?.and_then(|stored| decode(stored.value()));
+        let item = self.record(key)?.and_then(|record| record.item);
         if item.is_some() {
             self.hits.fetch_add(1, Relaxed);
         }
         Ok(item)
     }
 
-    /// Step 3 of a delete at cas `deleted_at` (module docs): writes a tombstone if the key is
-    /// `present` in the cache or its record is live and older. Returns whether it was.
-    fn delete(&self, key: &[u8], deleted_at: u64, present: bool) -> Result<bool, Error> {
-        let txn = self.begin_write()?;
-        let (live, written) = {
-            let mut table = txn.open_table(TABLE)?;
-            let stored = table.get(key)?.map(|stored| {
-                let record = stored.value();
-                (cas_of(record), record.get(HEADER_LEN - 1) == Some(&LIVE))
-            });
-            let live = stored.is_some_and(|(cas, live)| live && cas < deleted_at);
-            let older = stored.is_none_or(|(cas, _)| cas < deleted_at);
-            let write = (present || live) && older;
-            if write {
-                table.insert(key, encode(deleted_at, None).as_slice())?;
+    /// Step 3 of a delete at cas `deleted_at` (module docs): stages a tombstone if the key is
+    /// `present` in the cache or its record is live and older. Returns whether it was live.
+    /// Blocks while staging is full.
+    fn delete(&self, key: &Bytes, deleted_at: u64, present: bool) -> Result<bool, Error> {
+        let record = self.record(key)?;
+        let live =
+            record.as_ref().is_some_and(|record| record.item.is_some() && record.cas < deleted_at);
+        let older = record.is_none_or(|record| record.cas < deleted_at);
+        if (present || live) && older {
+            // Staged, it shadows the old record for reads at once; committed, on disk.
+            if self.stage(key, Record { cas: deleted_at, item: None }) {
+                self.tombstones.fetch_add(1, Relaxed);
             }
-            (live, write)
-        };
-        if written {
-            txn.commit()?;
-            self.tombstones.fetch_add(1, Relaxed);
-        } else {
-            txn.abort()?;
         }
         Ok(live)
     }
 
-    /// `flush_all`'s disk side: raises the floor to `floor` and empties the table, durably.
+    /// `flush_all`'s disk side: raises the floor to `floor` and drops the staged records below
+    /// it, then empties the table, durably.
     fn clear(&self, floor: u64) -> Result<(), Error> {
+        {
+            let mut staging = self.staging.lock();
+            self.floor.fetch_max(floor, Relaxed);
+            let staging = &mut *staging;
+            let mut bytes = staging.bytes;
+            staging.records.retain(|key, record| {
+                let keep = record.cas >= floor;
+                if !keep {
+                    bytes -= record.staged_bytes(key);
+                }
+                keep
+            });
+            staging.bytes = bytes;
+        }
+        self.room.notify_all();
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate);
-        self.floor.fetch_max(floor, Relaxed);
         txn.delete_table(TABLE)?;
         txn.open_table(TABLE)?;
         txn.commit()?;
@@ -587,24 +803,133 @@ mod tests {
         assert_eq!((cas_of(b"short"), decode(b"short")), (0, None));
     }
 
+    /// A spill without its writer thread: `commit` commits what is staged.
+    fn spill() -> Result<(Spill, tempfile::TempDir), Error> {
+        let dir = tempfile::tempdir()?;
+        Ok((Spill::create(dir.path())?, dir))
+    }
+
+    fn item(cas: u64) -> Item {
+        Item { value: Bytes::from(format!("v{cas}")), flags: 0, cas }
+    }
+
+    fn commit(spill: &Spill) {
+        assert!(spill.commit_staged(false));
+        assert!(spill.staging.lock().records.is_empty());
+    }
+
+    /// The record under `key` on disk only.
+    fn on_disk(spill: &Spill, key: &[u8]) -> Result<Option<Record>, Error> {
+        let txn = spill.db.begin_read()?;
+        let table = txn.open_table(TABLE)?;
+        let record = table
+            .get(key)?
+            .map(|stored| Record { cas: cas_of(stored.value()), item: decode(stored.value()) });
+        Ok(record)
+    }
+
     #[test]
     fn write_backs_keep_the_newest_version() -> Result<(), Error> {
-        let dir = tempfile::tempdir()?;
-        let spill = Spill::create(dir.path())?;
-        let item = |cas| Item { value: Bytes::from(format!("v{cas}")), flags: 0, cas };
-        spill.write_back(b"k", &item(5));
-        spill.write_back(b"k", &item(3)); // late: dropped
-        assert_eq!(spill.read(b"k")?, Some(item(5)));
-        assert!(spill.delete(b"k", 6, false)?); // live and older: tombstone
-        spill.write_back(b"k", &item(5)); // again: dropped
-        assert_eq!(spill.read(b"k")?, None);
-        spill.write_back(b"k", &item(7)); // newer than the delete
-        assert_eq!(spill.read(b"k")?, Some(item(7)));
+        let (spill, _dir) = spill()?;
+        let k = Bytes::from_static(b"k");
+        spill.write_back(&k, &item(5));
+        spill.write_back(&k, &item(3)); // late: dropped in staging
+        commit(&spill);
+        assert_eq!(spill.read(&k)?, Some(item(5)));
+        spill.write_back(&k, &item(4)); // late: staged, dropped at commit
+        assert_eq!(spill.read(&k)?, Some(item(5))); // the disk's is newer than the staged one
+        commit(&spill);
+        assert!(spill.delete(&k, 6, false)?); // live and older: tombstone
+        commit(&spill);
+        spill.write_back(&k, &item(5)); // again: dropped at commit
+        assert_eq!(spill.read(&k)?, None);
+        commit(&spill);
+        assert_eq!(spill.read(&k)?, None);
+        spill.write_back(&k, &item(7)); // newer than the delete
+        commit(&spill);
+        assert_eq!(spill.read(&k)?, Some(item(7)));
         spill.clear(8)?;
-        spill.write_back(b"k", &item(7)); // below the floor
-        assert_eq!(spill.read(b"k")?, None);
+        spill.write_back(&k, &item(7)); // below the floor
+        commit(&spill);
+        assert_eq!(spill.read(&k)?, None);
         let stats = spill.stats();
-        assert_eq!((stats.writes, stats.stale, stats.tombstones), (2, 3, 1));
+        assert_eq!((stats.writes, stats.stale, stats.tombstones), (2, 4, 1));
+        Ok(())
+    }
+
+    #[test]
+    fn reads_find_staged_records_before_their_commit() -> Result<(), Error> {
+        let (spill, _dir) = spill()?;
+        let k = Bytes::from_static(b"k");
+        spill.write_back(&k, &item(5));
+        assert_eq!(on_disk(&spill, &k)?, None); // staged, not committed
+        assert_eq!(spill.read(&k)?, Some(item(5)));
+        assert!(spill.delete(&k, 6, false)?); // a staged tombstone replaces it
+        assert_eq!(spill.read(&k)?, None);
+        spill.write_back(&k, &item(5)); // a late write-back: older than the staged tombstone
+        assert_eq!(spill.read(&k)?, None);
+        commit(&spill);
+        assert_eq!(on_disk(&spill, &k)?, Some(Record { cas: 6, item: None }));
+        spill.write_back(&k, &item(7));
+        spill.clear(8)?; // drops the staged record below the floor
+        assert_eq!(spill.read(&k)?, None);
+        commit(&spill);
+        assert_eq!(on_disk(&spill, &k)?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn a_full_staging_waits_for_the_writer() -> Result<(), Error> {
+        let (spill, _dir) = spill()?;
+        let spill = Arc::new(spill);
+        for cas in 1..=SPILL_STAGED_RECORDS as u64 {
+            spill.write_back(&Bytes::from(format!("k{cas}")), &item(cas));
+        }
+        let last = Bytes::from_static(b"last");
+        let waiting = {
+            let (spill, last) = (Arc::clone(&spill), last.clone());
+            std::thread::spawn(move || spill.write_back(&last, &item(u64::MAX)))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!waiting.is_finished()); // full: waits for room
+        assert!(spill.commit_staged(false));
+        waiting.join().expect("the waiting write-back");
+        commit(&spill);
+        assert_eq!(spill.stats().writes, SPILL_STAGED_RECORDS as u64 + 1);
+        assert_eq!(spill.read(&last)?, Some(item(u64::MAX)));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn shutdown_commits_what_is_staged() -> Result<(), Error> {
+        let dir = tempfile::tempdir()?;
+        let config = crate::Config {
+            memory_limit: 20 * 300,
+            spill: Some(dir.path().to_path_buf()),
+            ..crate::Config::default()
+        };
+        let store = crate::Store::open(&config)?;
+        let value = |i: u32| Bytes::from(format!("value {i} {}", "x".repeat(60)));
+        for i in 0..2000 {
+            store.store(StoreMode::Set, Bytes::from(format!("key{i}")), i, value(i)).await?;
+        }
+        let cached = store.stats().curr_items;
+        store.shutdown(); // blocks; nothing else runs on this runtime
+        drop(store);
+        // Every key but those still cached is in the file.
+        let db = Database::open(dir.path().join(SPILL_FILE))?;
+        let txn = db.begin_read()?;
+        let table = txn.open_table(TABLE)?;
+        let mut found = 0;
+        for i in 0..2000 {
+            if let Some(stored) = table.get(format!("key{i}").as_bytes())? {
+                let item = decode(stored.value()).expect("a live record");
+                assert_eq!((item.value, item.flags), (value(i), i));
+                found += 1;
+            }
+        }
+        assert!(cached > 0);
+        assert_eq!(found, 2000 - cached);
         Ok(())
     }
 }
