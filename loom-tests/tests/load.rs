@@ -5,7 +5,7 @@
 
 use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 use loom::thread;
-use loom_tests::{Arc, builder, run_model};
+use loom_tests::{Arc, TestCache, builder, run_model};
 use std::panic::{self, AssertUnwindSafe};
 
 /// Two threads ask for one missing key: one loads, the other waits for its value, arriving
@@ -80,6 +80,27 @@ fn quiet_store_down() {
     }));
 }
 
+/// The set-up of the two models below: a one-entry cache holding key 0 at version 2, dirty,
+/// whose callback writes key 0 back to the store, which holds version 1.
+fn dirty_key_cache() -> (Arc<TestCache>, Arc<AtomicU32>) {
+    let store = Arc::new(AtomicU32::new(1));
+    let cache = {
+        let store = Arc::clone(&store);
+        Arc::new(
+            builder::<u32>(1, 1)
+                .on_evict(move |_cache, evicted| {
+                    if evicted.key == 0 {
+                        store.store(evicted.value, Relaxed);
+                    }
+                })
+                .build()
+                .unwrap(),
+        )
+    };
+    cache.insert(0, 2);
+    (cache, store)
+}
+
 /// Key 0 holds version 2, dirty; the store holds version 1. One thread inserts key 1, which
 /// evicts key 0, whose callback writes version 2 back. The other loads key 0 from the store
 /// through `get_or_insert_with`. Whatever the interleaving, it gets version 2: from the cache
@@ -89,21 +110,7 @@ fn quiet_store_down() {
 #[test]
 fn load_races_the_callback_of_its_key() {
     run_model("load::load_races_the_callback_of_its_key", || {
-        let store = Arc::new(AtomicU32::new(1));
-        let cache = {
-            let store = Arc::clone(&store);
-            Arc::new(
-                builder::<u32>(1, 1)
-                    .on_evict(move |_cache, evicted| {
-                        if evicted.key == 0 {
-                            store.store(evicted.value, Relaxed);
-                        }
-                    })
-                    .build()
-                    .unwrap(),
-            )
-        };
-        cache.insert(0, 2);
+        let (cache, store) = dirty_key_cache();
         let evicting = {
             let cache = Arc::clone(&cache);
             thread::spawn(move || {
@@ -129,21 +136,7 @@ fn load_races_the_callback_of_its_key() {
 #[test]
 fn async_load_races_the_callback_of_its_key() {
     run_model("load::async_load_races_the_callback_of_its_key", || {
-        let store = Arc::new(AtomicU32::new(1));
-        let cache = {
-            let store = Arc::clone(&store);
-            Arc::new(
-                builder::<u32>(1, 1)
-                    .on_evict(move |_cache, evicted| {
-                        if evicted.key == 0 {
-                            store.store(evicted.value, Relaxed);
-                        }
-                    })
-                    .build()
-                    .unwrap(),
-            )
-        };
-        cache.insert(0, 2);
+        let (cache, store) = dirty_key_cache();
         let evicting = {
             let cache = Arc::clone(&cache);
             thread::spawn(move || {
