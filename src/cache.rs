@@ -677,8 +677,12 @@ impl<K, V, S> Cache<K, V, S> {
         true
     }
 
-    /// Gives back `weight` of the capacity, after the entry that held it left its shard (or a
-    /// claim was not used).
+    /// Gives back `weight` of the capacity, once the entry that held it has left its shard (or a
+    /// claim was not used). An entry's weight goes back **before its shard lock is released**:
+    /// given back after, an insert that took the lock in between would find the cache full
+    /// and evict, though no sequential order of the two calls evicts (a remove then an insert
+    /// of a new key into a cache that was full: the insert must not evict). Found by the
+    /// linearizability checker (`tests/linearizability.rs`).
     #[inline]
     fn release(&self, weight: u64) {
         if weight != 0 {
@@ -790,12 +794,13 @@ impl<K, V, S> Cache<K, V, S> {
                 self.begin_delivery(hash);
             }
             self.publish(shard, &mut guard);
+            if let Some((_, _, weight, _)) = &removed {
+                // Under the lock (see `release`).
+                self.release(*weight);
+            }
             drop(guard);
-            // The shard lock is released: the entry has left; its weight may be claimed again.
-            return Ok(removed.map(|(key, value, weight, hash)| {
-                self.release(weight);
-                (Evicted { key, value, cause }, hash)
-            }));
+            // The shard lock is released: the entry has left.
+            return Ok(removed.map(|(key, value, _, hash)| (Evicted { key, value, cause }, hash)));
         }
         unreachable!("the loop returns")
     }
@@ -892,11 +897,12 @@ impl<K, V, S> Cache<K, V, S> {
                 drained.iter().for_each(|&(.., hash)| self.begin_delivery(hash));
                 superseded.extend(guard.supersede_all_loads());
                 self.publish(shard, &mut guard);
+                // Under the lock (see `release`).
+                self.release(drained.iter().map(|&(_, _, weight, _)| weight).sum());
                 drained
             };
-            // The shard lock is released: the entries have left. Their weight goes back, and
-            // they are queued, before the first key or value is dropped, as a drop may panic.
-            self.release(drained.iter().map(|&(_, _, weight, _)| weight).sum());
+            // The shard lock is released: the entries have left. They are queued before the
+            // first key or value is dropped, as a drop may panic.
             self.hand_off_all(Self::leaving(drained, RemovalCause::Clear));
             superseded.clear();
         }
@@ -1534,14 +1540,15 @@ where
         };
         self.begin_delivery(hash);
         self.publish(shard, &mut guard);
+        if let Some((_, _, weight, _)) = &removed {
+            // Under the lock (see `release`).
+            self.release(*weight);
+        }
         drop(guard);
         // The shard lock is released: the old entry has left, the new one never entered. The
         // new one is queued before any key is dropped (a drop may panic).
         let (stored_key, old) = match removed {
-            Some((stored_key, old, weight, _)) => {
-                self.release(weight);
-                (Some(stored_key), Some(old))
-            }
+            Some((stored_key, old, ..)) => (Some(stored_key), Some(old)),
             None => (None, None),
         };
         if let Some(purger) = &self.purger {
@@ -1944,13 +1951,14 @@ where
             record = guard.supersede_load(hash, key);
         }
         self.publish(shard, &mut guard);
+        if let Some((_, _, weight, _)) = &removed {
+            // Under the lock (see `release`).
+            self.release(*weight);
+        }
         drop(guard);
         drop(record);
-        // The shard lock is released: the stored key may be dropped, the weight claimed again.
-        Ok(removed.map(|(_key, value, weight, _)| {
-            self.release(weight);
-            value
-        }))
+        // The shard lock is released: the stored key may be dropped.
+        Ok(removed.map(|(_key, value, ..)| value))
     }
 
     /// Removes `key` if it is present and `predicate` holds for its value, and returns the value.
@@ -2005,12 +2013,13 @@ where
         }
         let removed = guard.remove(hash, key);
         self.publish(shard, &mut guard);
+        if let Some((_, _, weight, _)) = &removed {
+            // Under the lock (see `release`).
+            self.release(*weight);
+        }
         drop(guard);
-        // The shard lock is released: the stored key may be dropped, the weight claimed again.
-        Ok(removed.map(|(_key, value, weight, _)| {
-            self.release(weight);
-            value
-        }))
+        // The shard lock is released: the stored key may be dropped.
+        Ok(removed.map(|(_key, value, ..)| value))
     }
 
     /// Keeps only the entries for which `predicate` returns `true`; the others are delivered to
@@ -2050,10 +2059,11 @@ where
                 let removed = guard.remove_unless(&mut predicate);
                 removed.iter().for_each(|&(.., hash)| self.begin_delivery(hash));
                 self.publish(shard, &mut guard);
+                // Under the lock (see `release`).
+                self.release(removed.iter().map(|&(_, _, weight, _)| weight).sum());
                 removed
             };
             // The shard lock is released: the entries have left (see `clear`).
-            self.release(removed.iter().map(|&(_, _, weight, _)| weight).sum());
             self.hand_off_all(Self::leaving(removed, RemovalCause::Retain));
         }
         self.after_write();

@@ -17,6 +17,7 @@
 pub mod child;
 pub mod drop_log;
 pub mod faulty;
+pub mod history;
 pub mod hooks;
 pub mod locks;
 pub mod log;
@@ -30,6 +31,7 @@ pub use {
     child::{in_child, run_in_child},
     drop_log::{DropLog, Tracked},
     faulty::{Bomb, Fault, Faulty, FaultyCache, Fragile, bomb, key},
+    history::{Call, Event, History, Ret, ThreadLog, Verdict, check},
     hooks::{Hook, HookCache, HookKey, HookValue, clear_hook, on_eq, on_hash, plain, set_hook},
     locks::holds_a_shard_lock,
     log::{Log, logged, take},
