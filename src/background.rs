@@ -64,7 +64,7 @@
 use crate::cache::Cache;
 use crate::error::SpawnError;
 use crate::lock;
-use crate::purge::{self, Purger};
+use crate::purge::{self, Purger, Resume};
 use crate::sync::{
     AtomicBool, AtomicUsize, Condvar, Mutex,
     Ordering::{Relaxed, SeqCst},
@@ -272,7 +272,7 @@ fn deliver_until_stopped<K, V, S>(cache: &Cache<K, V, S>) {
     }
     // What a stop left queued (the stop may have come from a callback on this thread, whose
     // own flush could not run there).
-    purger.flush_in_background(cache);
+    purger.flush(cache, Resume::Never);
 }
 
 impl<K, V, S> Drop for PurgeThreads<K, V, S> {
@@ -293,7 +293,7 @@ impl<K, V, S> Drop for PurgeThreads<K, V, S> {
             // A delivery thread catches the callback's panics: it has none to pass on.
             let _ = handle.join();
         }
-        purger.flush_in_background(&self.cache);
+        purger.flush(&self.cache, Resume::Never);
     }
 }
 

@@ -692,6 +692,15 @@ impl<K, V, S> Cache<K, V, S> {
         }
     }
 
+    /// [`release`](Self::release) for the entry a shard call took out, if any: called under
+    /// its shard lock, after the shard is published.
+    #[inline]
+    fn release_removed(&self, removed: &Option<Removed<K, V>>) {
+        if let Some(&(_, _, weight, _)) = removed.as_ref() {
+            self.release(weight);
+        }
+    }
+
     /// The shard to take a victim from to make room for an insert into shard `own`, whose
     /// least recent entry has stamp `own_tail` (`EMPTY` if it has no candidate). `hash` picks
     /// the second candidate of [`EvictionScope::TwoChoices`].
@@ -794,10 +803,7 @@ impl<K, V, S> Cache<K, V, S> {
                 self.begin_delivery(hash);
             }
             self.publish(shard, &mut guard);
-            if let Some((_, _, weight, _)) = &removed {
-                // Under the lock (see `release`).
-                self.release(*weight);
-            }
+            self.release_removed(&removed);
             drop(guard);
             // The shard lock is released: the entry has left.
             return Ok(removed.map(|(key, value, _, hash)| (Evicted { key, value, cause }, hash)));
@@ -1540,10 +1546,7 @@ where
         };
         self.begin_delivery(hash);
         self.publish(shard, &mut guard);
-        if let Some((_, _, weight, _)) = &removed {
-            // Under the lock (see `release`).
-            self.release(*weight);
-        }
+        self.release_removed(&removed);
         drop(guard);
         // The shard lock is released: the old entry has left, the new one never entered. The
         // new one is queued before any key is dropped (a drop may panic).
@@ -1951,10 +1954,7 @@ where
             record = guard.supersede_load(hash, key);
         }
         self.publish(shard, &mut guard);
-        if let Some((_, _, weight, _)) = &removed {
-            // Under the lock (see `release`).
-            self.release(*weight);
-        }
+        self.release_removed(&removed);
         drop(guard);
         drop(record);
         // The shard lock is released: the stored key may be dropped.
@@ -2013,10 +2013,7 @@ where
         }
         let removed = guard.remove(hash, key);
         self.publish(shard, &mut guard);
-        if let Some((_, _, weight, _)) = &removed {
-            // Under the lock (see `release`).
-            self.release(*weight);
-        }
+        self.release_removed(&removed);
         drop(guard);
         // The shard lock is released: the stored key may be dropped.
         Ok(removed.map(|(_key, value, ..)| value))

@@ -576,12 +576,7 @@ impl<K, V, S> Purger<K, V, S> {
     /// holds a shard lock, is already purging this cache, or the cache is closing), it is
     /// exactly `push` then `purge`, so a refusal at the cap still comes after the push, as
     /// "A purge refused at the cap strands nothing" needs.
-    pub(crate) fn push_and_purge(
-        &self,
-        cache: &Cache<K, V, S>,
-        evicted: Evicted<K, V>,
-        hash: u64,
-    ) -> usize {
+    pub(crate) fn push_and_purge(&self, cache: &Cache<K, V, S>, evicted: Evicted<K, V>, hash: u64) {
         // Relaxed: as in `push`. With delivery threads running, the entry is theirs: the
         // `background` check reads a flag, as fresh as `takes_over` needs it after the push.
         if self.queue.is_empty()
@@ -590,25 +585,20 @@ impl<K, V, S> Purger<K, V, S> {
             && !lock::holds_any()
         {
             if let Some(slot) = self.enter(Refusal::Quiet) {
-                return self.deliver_batch(cache, slot, Some((evicted, hash)), Resume::AtOnce);
+                self.deliver_batch(cache, slot, Some((evicted, hash)), Resume::AtOnce);
+                return;
             }
         }
-        self.push_then_purge(cache, evicted, hash)
+        self.push_then_purge(cache, evicted, hash);
     }
 
     /// [`push_and_purge`](Self::push_and_purge) without the shortcut: kept out of line, so that
     /// the shortcut (the common case) stays short.
     #[inline(never)]
-    fn push_then_purge(&self, cache: &Cache<K, V, S>, evicted: Evicted<K, V>, hash: u64) -> usize {
+    fn push_then_purge(&self, cache: &Cache<K, V, S>, evicted: Evicted<K, V>, hash: u64) {
         // Handed back (and dropped here) only while the cache is being dropped.
         drop(self.push(evicted, hash));
-        let delivered = if self.background.takes_over(self) {
-            0
-        } else {
-            self.purge_with(cache, Resume::AtOnce)
-        };
-        self.hold_at_bound(cache);
-        delivered
+        self.after_write(cache);
     }
 
     /// The delivery loop of an ordinary purge, from its first slot: one bounded batch (see "The
@@ -696,12 +686,6 @@ impl<K, V, S> Purger<K, V, S> {
             }
             None => false,
         }
-    }
-
-    /// [`flush`](Self::flush) for a thread with no caller to resume a panic in: a delivery
-    /// thread, or the drop of its handle.
-    pub(crate) fn flush_in_background(&self, cache: &Cache<K, V, S>) -> usize {
-        self.flush(cache, Resume::Never)
     }
 
     /// Holds a write that finds [`max_queued`](crate::Builder::max_queued) entries queued until
